@@ -1,0 +1,28 @@
+"""Where segments live: the run directory and how to list it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sentinel.wire.layout import SUFFIX
+
+DEFAULT_RUN_DIR = "/dev/shm/sentinel"
+
+
+def default_run_dir() -> Path:
+    """``$SENTINEL_RUN_DIR`` or ``/dev/shm/sentinel``."""
+    return Path(os.environ.get("SENTINEL_RUN_DIR") or DEFAULT_RUN_DIR)
+
+
+def list_segments(run_dir: Path) -> list[Path]:
+    """Segment files in ``run_dir``, sorted; temporary files being built are skipped."""
+    try:
+        entries = list(os.scandir(run_dir))
+    except FileNotFoundError:
+        return []
+    return sorted(
+        Path(e.path)
+        for e in entries
+        if e.name.endswith(SUFFIX) and not e.name.startswith(".") and e.is_file()
+    )

@@ -25,7 +25,7 @@ class SegmentFormatError(SegmentError):
     """The file is not a segment this version can read; the message says what was found."""
 
 
-class StopRequested(SentinelError):
+class StopRequested(SentinelError):  # noqa: N818 - the public name users catch
     """The daemon (or an operator) asked this training run to stop.
 
     Raised from ``Publisher.publish`` when the publisher was created with

@@ -9,6 +9,7 @@ publishing into a no-op; training goes on.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import warnings
@@ -133,10 +134,8 @@ class Publisher:
             )
         w, self._writer = self._writer, None
         if w is not None:
-            try:
+            with contextlib.suppress(Exception):
                 w.close(clean=False)
-            except Exception:  # noqa: BLE001
-                pass
 
     # -- publishing ----------------------------------------------------------------
     def publish(self, step: int, /, **metrics: object) -> None:
@@ -152,7 +151,7 @@ class Publisher:
                 if plan is not None:
                     self._last_keys, self._last_plan = keys, plan
             if plan is not None:
-                values = metrics.values()
+                values: Any = metrics.values()
                 # Cheap screen: floats and ints sum to a float in C; anything
                 # else (tensors, arrays, strings) takes the checked path.
                 try:

@@ -20,7 +20,7 @@ def dist_module() -> Any | None:
     try:
         if dist is not None and dist.is_available() and dist.is_initialized():
             return dist
-    except Exception:  # a half-initialised torch is not our problem to raise
+    except Exception:  # noqa: BLE001 - a half-initialised torch is not ours to raise
         return None
     return None
 

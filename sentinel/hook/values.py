@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+
 def convert(name: str, value: object) -> float | Any:
     """A float, or a 1-element device tensor to resolve later; TypeError names the metric."""
     t = type(value)
@@ -133,4 +134,3 @@ class Pending:
             elif self.queue:
                 time.sleep(0.001)
         return out
-

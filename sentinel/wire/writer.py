@@ -209,4 +209,3 @@ class SegmentWriter:
     @property
     def closed(self) -> bool:
         return self._mm.closed
-

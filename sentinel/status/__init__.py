@@ -1,0 +1,1 @@
+"""``sentinel status``: what the run directory holds, read straight from the segments."""

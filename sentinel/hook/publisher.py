@@ -181,6 +181,9 @@ class Publisher:
         cols = tuple(self._column(name) for name, _ in converted)
         w = self._writer
         if w is None:
+            # Degraded, but still a member of the cross-rank round: the other
+            # ranks would wait for this one in every all-reduce otherwise.
+            self._after(step)
             return
         try:
             plain = [v if type(v) is _FLOAT or type(v) is _INT else None for _, v in converted]
@@ -360,6 +363,18 @@ class Publisher:
 
 
 _live: weakref.WeakSet[Publisher] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    # A forked child (a DataLoader worker) shares the parent's mapping; if it
+    # published too, two writers would corrupt the ring. Its copies go quiet.
+    for pub in list(_live):
+        pub._writer = None
+        pub._agreement = None
+    _live.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 @atexit.register

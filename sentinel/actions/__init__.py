@@ -1,0 +1,1 @@
+"""Actions: what the daemon does when an alert fires (notify, checkpoint, stop, exec)."""

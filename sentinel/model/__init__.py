@@ -1,0 +1,12 @@
+"""The vocabulary the daemon's stages exchange: frozen dataclasses, no behaviour.
+
+Stages import this package and never each other (sources → state → rules →
+actions / exporter), so each can be tested alone.
+"""
+
+from __future__ import annotations
+
+from sentinel.model.alert import AlertState, Transition
+from sentinel.model.sample import JobKey, Sample
+
+__all__ = ["AlertState", "JobKey", "Sample", "Transition"]

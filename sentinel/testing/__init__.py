@@ -1,0 +1,1 @@
+"""Fakes for the ports (clock, notifier, signaller, process table), for tests."""

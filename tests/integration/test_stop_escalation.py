@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sentinel.actions.control import ActionRecord, Controller, Phase
@@ -47,16 +48,18 @@ def _start(tmp_path: Path, mode: str) -> subprocess.Popen[str]:
 def _setup(tmp_path: Path, mode: str) -> tuple[subprocess.Popen[str], SegmentSource]:
     proc = _start(tmp_path, mode)
     src = SegmentSource(tmp_path, liveness_every=0.0)
-    eventually(
-        lambda: src.poll(time.time()).samples != [] or src.find(JobKey("j" + mode, 0)) is not None,
-        timeout=60,
-    )
+    key = JobKey("j" + mode, 0)
+    eventually(lambda: (src.poll(time.time()), src.find(key))[1] is not None, timeout=60)
     return proc, src
 
 
-def _ended(src: SegmentSource, now: float) -> object:
-    src.poll(now)
-    return lambda key: (t := src.find(key)) is None or t.ended()
+def _ended_by(src: SegmentSource) -> Callable[[JobKey], bool]:
+    def ended(key: JobKey) -> bool:
+        src.poll(time.time())
+        found = src.find(key)
+        return found is None or found.ended()
+
+    return ended
 
 
 def test_a_cooperative_trainer_stops_on_the_flag_and_exits_0(tmp_path: Path) -> None:
@@ -71,8 +74,7 @@ def test_a_cooperative_trainer_stops_on_the_flag_and_exits_0(tmp_path: Path) -> 
         assert proc.wait(timeout=60) == 0
         assert proc.stdout is not None
         assert "EncoderCollapse" in proc.stdout.read()
-        src.poll(time.time())
-        ctl.tick(time.time(), lambda key: src.find(key) is None or src.find(key).ended())  # type: ignore[union-attr]
+        ctl.tick(time.time(), _ended_by(src))
         assert [r.action for r in records] == ["stop_flag", "stopped"]
         assert ctl.stops[t.key].phase is Phase.DONE
     finally:
@@ -91,11 +93,7 @@ def test_a_trainer_that_ignores_the_flag_gets_sigterm_then_sigkill(tmp_path: Pat
         t0 = time.time()
         ctl.stop([t], t0, "NaN loss", grace=30, kill_after=10)
 
-        def ended(key: JobKey) -> bool:
-            src.poll(time.time())
-            found = src.find(key)
-            return found is None or found.ended()
-
+        ended = _ended_by(src)
         ctl.tick(t0 + 29, ended)  # inside the grace: nothing sent
         assert [r.action for r in records] == ["stop_flag"]
         ctl.tick(t0 + 31, ended)

@@ -20,7 +20,12 @@ from typing import Any
 class Agreed:
     stop: bool
     stop_rank: int  # the highest rank that was asked to stop, -1 if none
-    checkpoint: int  # the highest checkpoint request counter of any rank
+    checkpoints: tuple[int, ...]  # each rank's checkpoint request counter
+
+    @property
+    def checkpoint(self) -> int:
+        """Checkpoint requests made to any rank so far: grows by one per request."""
+        return sum(self.checkpoints)
 
 
 class Agreement:
@@ -40,7 +45,10 @@ class Agreement:
         self._bucket: int | None = None
         self._work: Any = None
         self._buf: Any = None
-        self.agreed = Agreed(False, -1, 0)
+        # The collective's own rank, not the Publisher's: they must index the same slot.
+        self.rank = int(dist.get_rank())
+        self.world = int(dist.get_world_size())
+        self.agreed = Agreed(False, -1, (0,) * self.world)
 
     def due(self, step: int) -> bool:
         bucket = step // self.sync_every
@@ -49,20 +57,25 @@ class Agreement:
         self._bucket = bucket
         return True
 
-    def exchange(self, rank: int, stop: bool, checkpoint: int) -> Agreed:
+    def exchange(self, stop: bool, checkpoint: int) -> Agreed:
         """Adopt the previous round's result, then start the next round."""
         if not self._dist.is_initialized():  # torn down before we were closed
             return self.agreed
         if self._work is not None:
             self._work.wait()
-            s, r, c = (int(x) for x in self._buf.tolist())
+            got = [int(x) for x in self._buf.tolist()]
             prev = self.agreed
             self.agreed = Agreed(
-                stop=prev.stop or s > 0,
-                stop_rank=r - 1 if s > 0 and not prev.stop else prev.stop_rank,
-                checkpoint=max(prev.checkpoint, c),
+                stop=prev.stop or got[0] > 0,
+                stop_rank=got[1] - 1 if got[0] > 0 and not prev.stop else prev.stop_rank,
+                checkpoints=tuple(
+                    max(a, b) for a, b in zip(prev.checkpoints, got[2:], strict=True)
+                ),
             )
-        local = [1 if stop else 0, rank + 1 if stop else 0, checkpoint]
+        local = [0] * (2 + self.world)
+        if stop:
+            local[0], local[1] = 1, self.rank + 1
+        local[2 + self.rank] = checkpoint
         self._buf = self._torch.tensor(local, dtype=self._torch.int64, device=self._device)
         self._work = self._dist.all_reduce(self._buf, op=self._dist.ReduceOp.MAX, async_op=True)
         return self.agreed

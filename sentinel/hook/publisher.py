@@ -79,6 +79,7 @@ class Publisher:
         self._queue = self._pending.queue
         self._warned = False
         self._stop_seen = False
+        self._ckpt_done = 0
         self._stop: tuple[int, str] = (L.STOP_NONE, "")
         self._writer: SegmentWriter | None = None
         dist = dist_module()
@@ -95,6 +96,9 @@ class Publisher:
     def _open(self, ring: int, capacity: int) -> SegmentWriter | None:
         self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.run_dir / L.segment_filename(self.job, self.rank)
+        for other in list(_live):
+            if other is not self and other.path == path:
+                other.close()  # a re-run notebook cell: the newer publisher wins
         if path.exists() and self._owned_by_live_process(path):
             self._degrade(
                 f"{path} belongs to a live process: job {self.job!r} rank {self.rank} "
@@ -198,7 +202,6 @@ class Publisher:
                 w.set_dropped(self._pending.dropped)
         except Exception as e:  # noqa: BLE001
             self._degrade(f"internal error while publishing: {e!r}")
-            return
         self._after(step)
 
     def _column(self, name: str) -> int:
@@ -256,7 +259,7 @@ class Publisher:
                 w = self._writer
                 local_stop = w.stop_requested() if w is not None else False
                 local_ckpt = w.checkpoint_request() if w is not None else 0
-                a.exchange(self.rank, local_stop, local_ckpt)
+                a.exchange(local_stop, local_ckpt)
             except Exception as e:  # noqa: BLE001
                 self._agreement = None
                 self._degrade(f"cross-rank agreement failed: {e!r}")
@@ -297,27 +300,23 @@ class Publisher:
     @property
     def should_checkpoint(self) -> bool:
         """True while a checkpoint request has not been acknowledged with ``checkpoint_done``."""
+        a = self._agreement
+        if a is not None:
+            # Agreed, so a rank whose hook degraded still joins a collective save.
+            return a.agreed.checkpoint > self._ckpt_done
         w = self._writer
-        if w is None:
-            return False
-        requested = (
-            self._agreement.agreed.checkpoint
-            if self._agreement is not None
-            else w.checkpoint_request()
-        )
-        return requested > w.checkpoint_ack()
+        return w is not None and w.checkpoint_request() > w.checkpoint_ack()
 
     def checkpoint_done(self) -> None:
         """Acknowledge the checkpoint requests seen so far."""
+        a = self._agreement
         w = self._writer
-        if w is None:
-            return
-        requested = (
-            self._agreement.agreed.checkpoint
-            if self._agreement is not None
-            else w.checkpoint_request()
-        )
-        w.ack_checkpoint(requested)
+        if a is not None:
+            self._ckpt_done = a.agreed.checkpoint
+            if w is not None:
+                w.ack_checkpoint(a.agreed.checkpoints[a.rank])
+        elif w is not None:
+            w.ack_checkpoint(w.checkpoint_request())
 
     @property
     def enabled(self) -> bool:
@@ -381,6 +380,7 @@ os.register_at_fork(after_in_child=_forget_in_child)
 def _close_at_exit() -> None:
     # A script that ends without close() finished; one that died of an uncaught
     # exception did not, and its segment must keep saying so.
-    crashed = getattr(sys, "last_value", None) is not None
+    last = getattr(sys, "last_value", None)
+    crashed = last is not None and not isinstance(last, StopRequested)
     for pub in list(_live):
         pub._finish(clean=not crashed, timeout=1.0)

@@ -36,7 +36,13 @@ def _env_int(name: str) -> int | None:
 
 
 def discover(rank: int | None, world_size: int | None) -> tuple[int, int]:
-    """Rank and world size: arguments first, then torch.distributed, then env, then (0, 1)."""
+    """Rank and world size: arguments first, then torch.distributed, then env, then (0, 1).
+
+    Explicit arguments that contradict each other are the caller's mistake and
+    raise; an environment that does (``LOCAL_RANK=1`` without ``WORLD_SIZE``)
+    is not, and the world is taken to be at least ``rank + 1``.
+    """
+    explicit = rank is not None and world_size is not None
     dist = dist_module()
     if rank is None:
         if dist is not None:
@@ -49,6 +55,10 @@ def discover(rank: int | None, world_size: int | None) -> tuple[int, int]:
         world_size = int(dist.get_world_size()) if dist is not None else _env_int("WORLD_SIZE")
     rank = 0 if rank is None else rank
     world_size = 1 if world_size is None else world_size
-    if rank < 0 or world_size < 1 or rank >= world_size:
-        raise ValueError(f"rank {rank} does not fit world size {world_size}")
+    if rank < 0 or world_size < 1:
+        raise ValueError(f"rank {rank} and world size {world_size} must be >= 0 and >= 1")
+    if rank >= world_size:
+        if explicit:
+            raise ValueError(f"rank {rank} does not fit world size {world_size}")
+        world_size = rank + 1
     return rank, world_size

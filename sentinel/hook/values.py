@@ -22,8 +22,10 @@ import numpy as np
 def convert(name: str, value: object) -> float | Any:
     """A float, or a 1-element device tensor to resolve later; TypeError names the metric."""
     t = type(value)
-    if t is float or t is int:
+    if t is float:
         return value
+    if t is int:
+        return _as_float(name, value)  # 10**400 is the user's mistake, not an internal error
     if t is bool or isinstance(value, (numbers.Real, np.bool_)):
         return _as_float(name, value)
     if isinstance(value, np.ndarray):
@@ -123,14 +125,17 @@ class Pending:
         return out
 
     def drain(self, timeout: float, now: Any) -> list[Record]:
-        """At close: wait up to ``timeout`` seconds for the rest; drop what never arrives."""
+        """At close: wait up to ``timeout`` seconds; a record whose values never arrive is
+        dropped alone, and the ones behind it are still written."""
         deadline = now() + timeout
         out: list[Record] = []
         while self.queue:
             out.extend(self.ready())
-            if self.queue and now() > deadline:
-                self.dropped += len(self.queue)
-                self.queue.clear()
-            elif self.queue:
+            if not self.queue:
+                break
+            if now() > deadline:
+                self.queue.popleft()
+                self.dropped += 1
+            else:
                 time.sleep(0.001)
         return out

@@ -6,7 +6,7 @@ actions / exporter), so each can be tested alone.
 
 from __future__ import annotations
 
-from sentinel.model.alert import AlertState, Transition
+from sentinel.model.alert import ActionSpec, AlertState, RuleStatus, Transition
 from sentinel.model.sample import JobKey, Sample
 
-__all__ = ["AlertState", "JobKey", "Sample", "Transition"]
+__all__ = ["ActionSpec", "AlertState", "JobKey", "RuleStatus", "Sample", "Transition"]

@@ -23,6 +23,43 @@ class AlertState(enum.Enum):
 
 
 @dataclass(frozen=True)
+class ActionSpec:
+    """One action of a rule, with its options; only the fields of its kind are set.
+
+    - ``notify``: ``repeat`` (seconds between repeats while firing; None: once),
+      ``resolved`` (send a message when it resolves);
+    - ``checkpoint``: no options;
+    - ``stop``: ``grace`` (seconds after the stop word before SIGTERM),
+      ``kill_after`` (seconds after SIGTERM before SIGKILL; None: never);
+    - ``exec``: ``command`` (argv, no shell), ``timeout`` (seconds).
+    """
+
+    name: str
+    repeat: float | None = None
+    resolved: bool = True
+    grace: float | None = None
+    kill_after: float | None = None
+    command: tuple[str, ...] = ()
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class RuleStatus:
+    """Where one (rule, job, rank) stands now: what the exporter and ``status`` show.
+
+    ``value`` is the rule's current value (the left side of its first
+    comparison), None when there is no data.
+    """
+
+    rule: str
+    key: JobKey
+    state: AlertState
+    active_since: float | None
+    value: float | None
+    severity: str = ""
+
+
+@dataclass(frozen=True)
 class Transition:
     """One (rule, job, rank) changed state at ``time`` (the sample's time) and ``step``.
 
@@ -41,6 +78,8 @@ class Transition:
     values: Mapping[str, float] = field(default_factory=dict)
     actions: tuple[str, ...] = ()
     active_since: float | None = None
+    # The actions with their options, in rule order (``actions`` are their names).
+    action_specs: tuple[ActionSpec, ...] = ()
 
     @property
     def fired(self) -> bool:

@@ -11,8 +11,11 @@ import importlib
 from collections.abc import Sequence
 
 COMMANDS = (
+    "sentinel.daemon.command",
     "sentinel.status.command",
     "sentinel.report.command",
+    "sentinel.rules.check_command",
+    "sentinel.rules.ruletest_command",
 )
 
 

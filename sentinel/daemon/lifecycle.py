@@ -1,0 +1,247 @@
+"""Daemon: builds the stages from a Config, runs the owner loop, handles signals and reload.
+
+Signal handlers only record (after Supervisor); the loop acts on the next
+wake. Reload is all-or-nothing: a bad new rule file is reported and the last
+good rules stay in force. SIGTERM and SIGINT stop the loop gracefully:
+pending notifications get a few seconds, the journal is closed, systemd is
+told STOPPING=1.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from sentinel import clock
+from sentinel.actions.control import Controller
+from sentinel.actions.delivery import DeliveryRecord
+from sentinel.actions.exec import ExecAction
+from sentinel.actions.notify import make_notifier, urls_from_env
+from sentinel.actions.pager import Pager
+from sentinel.actions.signaller import OsSignaller, Signaller
+from sentinel.config import Config
+from sentinel.daemon.owner import Owner, StopDefaults
+from sentinel.daemon.sdnotify import SdNotify
+from sentinel.daemon.waker import FileWaker
+from sentinel.exporter.server import MetricsServer
+from sentinel.journal import paths as journal_paths
+from sentinel.journal.journal import Journal
+from sentinel.rules.engine import Engine
+from sentinel.rules.problems import RuleFileError
+from sentinel.rules.ruleset import RuleSet, builtin_packs, load_files
+from sentinel.sources.segments import SegmentSource
+from sentinel.wire.rundir import default_run_dir
+
+log = logging.getLogger("sentinel")
+
+
+def rule_paths(config: Config) -> list[Path]:
+    """The built-in packs (unless disabled) and the configured files and globs, in order."""
+    out: list[Path] = list(builtin_packs()) if config.builtin_packs else []
+    for pattern in config.rule_files:
+        matches = sorted(glob.glob(pattern))
+        out.extend(Path(m) for m in matches) if matches else out.append(Path(pattern))
+    return out
+
+
+def load_rules(config: Config) -> RuleSet:
+    return load_files(rule_paths(config))
+
+
+@dataclass
+class Flags:
+    """What the signal handlers recorded; the loop reads and clears."""
+
+    stop: bool = False
+    reload: bool = False
+    signals: list[int] = field(default_factory=list)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        environ: Mapping[str, str] | None = None,
+        signaller: Signaller | None = None,
+        dry_run: bool | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self.config = config
+        self.dry_run = config.dry_run if dry_run is None else dry_run
+        self.run_dir = config.run_dir or default_run_dir()
+        self.flags = Flags()
+        self.sd = SdNotify(env)
+        self.host = socket.gethostname()
+        now = clock.wall()
+        self.rules = load_rules(config)  # a bad file at start is fatal: RuleFileError
+        self._rule_mtimes = self._mtimes()
+        journal_path = config.journal or journal_paths.default_path(env)
+        self.journal = Journal.open(journal_path)
+        urls = config.notify.urls or urls_from_env(env)
+        self.urls = urls
+        self.pager = Pager(
+            make_notifier(urls),
+            urls,
+            on_delivery=self._delivered,
+            dry_run=self.dry_run,
+            host=self.host,
+        )
+        self.execs = ExecAction({}, dry_run=self.dry_run)
+        source = SegmentSource(self.run_dir, forget_after=config.forget_after)
+        self.owner = Owner(
+            source=source,
+            engine=Engine(self.rules, host=self.host),
+            pager=self.pager,
+            execs=self.execs,
+            controller=Controller(signaller or OsSignaller(), self._record, dry_run=self.dry_run),
+            journal=self.journal,
+            stop=StopDefaults(config.stop.grace, config.stop.kill_after),
+            repeat=config.notify.repeat,
+            started=now,
+        )
+        self._restore()
+        self.server: MetricsServer | None = None
+        self.waker = FileWaker([self.run_dir])
+        self._started = now
+
+    def _record(self, rec: object) -> None:
+        self.owner.record(rec)  # type: ignore[arg-type]
+
+    def _delivered(self, rec: DeliveryRecord) -> None:
+        # Worker threads: the journal is thread-safe.
+        try:
+            self.journal.record_delivery(
+                rec.rule,
+                rec.job,
+                rec.outcome.value if hasattr(rec.outcome, "value") else str(rec.outcome),
+                attempts=rec.attempt,
+                time=rec.time,
+                detail=rec.detail,
+                kind=rec.kind,
+                target=rec.target,
+            )
+        except Exception:
+            log.exception("journal: could not record a delivery")
+
+    def _restore(self) -> None:
+        """A restarted daemon neither repeats a page nor forgets a firing alert."""
+        saved = self.journal.get_state("pager")
+        if saved:
+            n = self.pager.restore_state(saved)
+            log.info("restored %d alert(s) already paged", n)
+        saved_exec = self.journal.get_state("exec")
+        if saved_exec:
+            self.execs.restore_state(saved_exec)
+
+    def _mtimes(self) -> dict[Path, float]:
+        out = {}
+        for p in rule_paths(self.config):
+            try:
+                out[p] = p.stat().st_mtime
+            except OSError:
+                out[p] = -1.0
+        return out
+
+    # -- signals -----------------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.flags.signals.append(signum)
+        if signum == signal.SIGHUP:
+            self.flags.reload = True
+        else:
+            self.flags.stop = True
+        self.waker.wake()
+
+    def install_signals(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+
+    # -- the loop ------------------------------------------------------------------------
+    def start_exporter(self) -> None:
+        exp = self.config.exporter
+        if exp.enabled:
+            from sentinel.exporter.server import start
+
+            self.server = start(lambda: self.owner.view, port=exp.port, addr=exp.host)
+            log.info("exporting metrics on http://%s:%d/metrics", exp.host, exp.port)
+
+    def reload(self) -> bool:
+        self.sd.reloading(int(clock.monotonic() * 1e6))
+        try:
+            rules = load_rules(self.config)
+        except (RuleFileError, OSError) as e:
+            self.owner.reload(None, clock.wall(), str(e))
+            self._rule_mtimes = self._mtimes()
+            self.sd.ready("reload failed; previous rules in force")
+            return False
+        self.owner.reload(rules, clock.wall())
+        self._rule_mtimes = self._mtimes()
+        self.sd.ready(f"{len(rules.rules)} rules")
+        return True
+
+    def run(self, *, until: threading.Event | None = None) -> int:
+        tick = self.config.tick
+        self.start_exporter()
+        self.sd.ready(f"watching {self.run_dir} with {len(self.rules.rules)} rules")
+        log.info(
+            "sentinel watching %s with %d rules (%s); notifications: %s%s",
+            self.run_dir,
+            len(self.rules.rules),
+            ", ".join(str(f) for f in self.rules.files) or "none",
+            f"{len(self.urls)} URL(s)" if self.urls else "the log",
+            "; DRY RUN" if self.dry_run else "",
+        )
+        next_due = clock.monotonic()
+        next_watchdog = 0.0
+        next_rule_check = 0.0
+        last_cost = 0.0
+        try:
+            while not self.flags.stop and not (until is not None and until.is_set()):
+                start = clock.monotonic()
+                lag = max(0.0, start - next_due)
+                self.owner.tick(clock.wall(), lag=lag, monotonic_cost=last_cost)
+                last_cost = clock.monotonic() - start
+                if self.sd.watchdog_interval is not None and start >= next_watchdog:
+                    self.sd.watchdog()
+                    next_watchdog = start + self.sd.watchdog_interval
+                if start >= next_rule_check:
+                    next_rule_check = start + 1.0
+                    if self._mtimes() != self._rule_mtimes:
+                        log.info("rule files changed; reloading")
+                        self.reload()
+                if self.flags.reload:
+                    self.flags.reload = False
+                    log.info("SIGHUP: reloading rules")
+                    self.reload()
+                next_due = max(next_due + tick, clock.monotonic())
+                self.waker.wait(max(0.0, next_due - clock.monotonic()))
+        finally:
+            self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        self.sd.stopping()
+        log.info("stopping")
+        self.waker.close()
+        abandoned = self.pager.close(timeout=5.0)
+        if abandoned:
+            log.warning("%d notification(s) abandoned at shutdown", abandoned)
+        self.execs.close(timeout=5.0)
+        if self.server is not None:
+            self.server.close()
+        try:
+            self.journal.put_state("pager", self.pager.export_state())
+            self.journal.put_state("exec", self.execs.export_state())
+        except Exception:
+            log.exception("journal: could not save state at shutdown")
+        self.journal.close()
+        self.owner.source.close()
+        self.sd.close()

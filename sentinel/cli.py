@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 COMMANDS = (
     "sentinel.daemon.command",
+    "sentinel.demo.command",
     "sentinel.status.command",
     "sentinel.report.command",
     "sentinel.rules.check_command",

@@ -1,0 +1,1 @@
+"""``sentinel demo``: a real small trainer whose encoder collapses, watched and stopped."""

@@ -117,7 +117,8 @@ class Daemon:
         self.owner.record(rec)  # type: ignore[arg-type]
 
     def _delivered(self, rec: DeliveryRecord) -> None:
-        # Worker threads: the journal is thread-safe.
+        # Worker threads: the journal is thread-safe; the pager's state is saved by the owner.
+        self.owner.state_dirty = True
         try:
             self.journal.record_delivery(
                 rec.rule,

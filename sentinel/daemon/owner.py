@@ -81,6 +81,9 @@ class Owner:
         )
         self.view = View(time=started)
         self._pending_records: list[ActionRecord] = []
+        # Set by delivery workers: the pager's state changed (a page got through)
+        # and must reach the journal, or a restart would page again.
+        self.state_dirty = False
         self._configure(engine.rules)
 
     # -- rules ----------------------------------------------------------------------
@@ -140,7 +143,8 @@ class Owner:
             self._act(transitions, now)
         self.controller.tick(now, self._ended)
         self.pager.tick(now)
-        if self.journal is not None and (transitions or self._pending_records):
+        if self.journal is not None and (transitions or self._pending_records or self.state_dirty):
+            self.state_dirty = False
             self._journal(transitions)
         self._publish(now, samples, lag, monotonic_cost)
 
@@ -223,7 +227,7 @@ class Owner:
         latest = merge_latest(prev.latest, (s for s in samples if s.source != "process"))
         alerts = {
             (st.rule, st.key): AlertRow(st.rule, st.key, st.severity, st.state, st.active_since)
-            for st in self.engine.states()
+            for st in self.engine.states(active_only=True)
             if st.state in (AlertState.PENDING, AlertState.FIRING)
         }
         sources = {

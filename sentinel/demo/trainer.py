@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             b = model(x + 0.3 * torch.randn(x.shape, generator=g))
             loss = nn.functional.mse_loss(a, b)  # no negatives: collapse is a minimum
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             gn = probes.grad_norm(model)
             opt.step()
             pub.publish(step, loss=loss.detach(), grad_norm=gn, **probes.summary(a.detach()))

@@ -1,0 +1,124 @@
+"""The ``actions:`` list of a rule: names or one-key mappings with options, validated.
+
+    actions:
+      - notify                         # a bare name: default options
+      - notify: {repeat: 4h, resolved: true}
+      - checkpoint
+      - stop: {grace: 60s, kill_after: 30s}
+      - exec: {command: [scancel, "{{ job }}"], timeout: 10s}
+
+Format only: this turns nodes into ``model.ActionSpec`` and records problems;
+what an action does belongs to the actions stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from sentinel.model import ActionSpec
+from sentinel.rules import yamlpos as y
+from sentinel.rules.duration import parse_duration
+from sentinel.rules.problems import Problems
+
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "notify": ("repeat", "resolved"),
+    "checkpoint": (),
+    "stop": ("grace", "kill_after"),
+    "exec": ("command", "timeout"),
+}
+
+
+def parse_actions(node: Node, problems: Problems) -> tuple[ActionSpec, ...]:
+    out: list[ActionSpec] = []
+    seen: set[str] = set()
+    for item in y.sequence(node, problems, what="actions"):
+        spec = _action(item, problems)
+        if spec is None:
+            continue
+        if spec.name in seen:
+            y.at(problems, item, f"actions: {spec.name!r} is listed twice")
+            continue
+        seen.add(spec.name)
+        out.append(spec)
+    return tuple(out)
+
+
+def _action(item: Node, problems: Problems) -> ActionSpec | None:
+    if isinstance(item, ScalarNode):
+        name, options = item.value, None
+    elif isinstance(item, MappingNode) and len(item.value) == 1:
+        key, options = item.value[0]
+        if not isinstance(key, ScalarNode):
+            y.at(problems, key, "actions: an action name must be a string")
+            return None
+        name = key.value
+    else:
+        y.at(problems, item, "actions: expected an action name or {name: {options}}")
+        return None
+    if name not in ACTIONS:
+        known = ", ".join(ACTIONS)
+        y.at(problems, item, f"actions: unknown action {name!r} (known: {known})")
+        return None
+    if options is None or (isinstance(options, ScalarNode) and options.tag == y.NULL_TAG):
+        if name == "exec":
+            y.at(problems, item, "actions: exec needs {command: [program, args...]}")
+            return None
+        return ActionSpec(name)
+    fields = y.fields(
+        options,
+        problems,
+        what=f"actions.{name}",
+        allowed=ACTIONS[name],
+        required=("command",) if name == "exec" else (),
+    )
+    if fields is None:
+        return None
+    kw: dict[str, object] = {}
+    for opt, f in fields.items():
+        parse = _OPTION_PARSERS[opt]
+        value = parse(f.value, problems, f"actions.{name}.{opt}")
+        if value is not None:
+            kw[opt] = value
+    return ActionSpec(name, **kw)  # type: ignore[arg-type]  # values typed by _OPTION_PARSERS
+
+
+def _duration(node: Node, problems: Problems, what: str) -> float | None:
+    text = y.string(node, problems, what=what)
+    if text is None:
+        return None
+    seconds = parse_duration(text)
+    if seconds is None:
+        y.at(problems, node, f"{what}: bad duration {text!r} (e.g. 30s, 5m, 1h30m)")
+    return seconds
+
+
+def _bool(node: Node, problems: Problems, what: str) -> bool | None:
+    if isinstance(node, ScalarNode) and node.tag == y.BOOL_TAG:
+        return node.value.lower() in ("true", "yes", "on")
+    y.at(problems, node, f"{what}: expected true or false")
+    return None
+
+
+def _command(node: Node, problems: Problems, what: str) -> tuple[str, ...] | None:
+    if not isinstance(node, SequenceNode):
+        y.at(problems, node, f"{what}: expected a list [program, args...]")
+        return None
+    argv = [y.string(i, problems, what=what) for i in node.value]
+    if not argv:
+        y.at(problems, node, f"{what}: expected [program, args...], not an empty list")
+        return None
+    if any(a is None for a in argv):
+        return None
+    return tuple(a for a in argv if a is not None)
+
+
+_OPTION_PARSERS: dict[str, Callable[[Node, Problems, str], object]] = {
+    "repeat": _duration,
+    "grace": _duration,
+    "kill_after": _duration,
+    "timeout": _duration,
+    "resolved": _bool,
+    "command": _command,
+}

@@ -1,0 +1,69 @@
+"""``sentinel check FILE…``: validate rule files (and rule test files) without running anything.
+
+Each problem goes to stderr as ``file:line:column: message``; each good file
+gets a one-line summary on stdout. Exit 1 when any file has a problem. Files
+are checked one by one so a broken file never hides the problems of the next.
+A directory stands for the ``*.yaml`` files in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sentinel.rules.problems import Problem, RuleFileError
+from sentinel.rules.ruleset import compile_rules
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("check", help="validate rule files; file:line:column on error")
+    p.add_argument("files", nargs="+", metavar="FILE", help="rule files or directories")
+    p.set_defaults(func=run)
+
+
+def expand(paths: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
+        else:
+            out.append(p)
+    return out
+
+
+def check_file(path: Path) -> str:
+    """A one-line summary of a good file; ``RuleFileError`` for a bad one."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RuleFileError([Problem(name, 1, 1, f"cannot read: {e}")]) from e
+    if _looks_like_tests(text):
+        from sentinel.rules.ruletest import load_test_file
+
+        suite = load_test_file(path)
+        return f"{name}: OK, {len(suite.cases)} rule tests"
+    rules = compile_rules(text, name)
+    groups = len({r.group for r in rules})
+    return f"{name}: OK, {len(rules)} rules in {groups} groups"
+
+
+def _looks_like_tests(text: str) -> bool:
+    return any(line.startswith(("rule_files:", "tests:")) for line in text.splitlines())
+
+
+def run(args: argparse.Namespace) -> int:
+    failed = False
+    for path in expand(args.files):
+        try:
+            summary = check_file(path)
+        except RuleFileError as e:
+            failed = True
+            for problem in e.problems:
+                print(problem, file=sys.stderr)
+            print(f"{path}: FAILED, {len(e.problems)} problems", file=sys.stderr)
+        else:
+            print(summary)
+    return 1 if failed else 0

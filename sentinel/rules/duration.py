@@ -1,0 +1,60 @@
+"""Durations ("30s", "5m", "1h30m") and spans (N samples, or a duration).
+
+A span is how rule files say "how long": ``for``, ``keep_firing_for`` and the
+windows of window functions take either an integer (consecutive samples) or a
+duration string. Parsing only; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Prometheus' units, largest first, each at most once and in this order.
+_UNITS = (("w", 604800.0), ("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001))
+_DURATION = re.compile("".join(rf"(?:(?P<{u}>\d+){u})?" for u, _ in _UNITS) + r"\Z")
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds for "1h30m"-style text, or None when it is not a duration."""
+    m = _DURATION.match(text.strip())
+    if m is None or not any(m.groupdict().values()):
+        return None
+    return sum(float(m.group(u)) * scale for u, scale in _UNITS if m.group(u))
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest "1h30m" text for ``seconds`` (whole milliseconds)."""
+    ms = round(seconds * 1000)
+    if ms == 0:
+        return "0s"
+    parts = []
+    for unit, scale in _UNITS:
+        n, ms = divmod(ms, round(scale * 1000))
+        if n:
+            parts.append(f"{n}{unit}")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Either ``samples`` consecutive samples or ``seconds`` of sample time; never both."""
+
+    samples: int | None = None
+    seconds: float | None = None
+
+    @property
+    def by_time(self) -> bool:
+        return self.seconds is not None
+
+    @property
+    def zero(self) -> bool:
+        return not (self.samples or self.seconds)
+
+    def __str__(self) -> str:
+        if self.seconds is not None:
+            return format_duration(self.seconds)
+        return f"{self.samples or 0} samples"
+
+
+NO_SPAN = Span(samples=0)

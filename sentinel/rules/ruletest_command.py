@@ -1,0 +1,52 @@
+"""``sentinel test FILE…``: run the rule tests that ship beside rule packs.
+
+Prints one line per test (``ok`` / ``FAIL``) and, for a failure, a diff of
+expected (``-``) against got (``+``) with the alert's state timeline. Exit 1
+when a test fails or a file does not load (problems as ``file:line:column``).
+A directory stands for the ``*.yaml`` files in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from sentinel.rules.check_command import expand
+from sentinel.rules.problems import RuleFileError
+from sentinel.rules.ruletest import load_test_file, run_case
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("test", help="run rule test files (input series -> expected alerts)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="rule test files or directories")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    passed = failed = 0
+    broken = False
+    for path in expand(args.files):
+        try:
+            suite = load_test_file(path)
+        except RuleFileError as e:
+            broken = True
+            for problem in e.problems:
+                print(problem, file=sys.stderr)
+            continue
+        except OSError as e:
+            broken = True
+            print(f"{path}:1:1: cannot read: {e}", file=sys.stderr)
+            continue
+        for case in suite.cases:
+            failures = run_case(suite.rules, case)
+            if failures:
+                failed += 1
+                print(f"FAIL {suite.file}:{case.line}: {case.name}")
+                for f in failures:
+                    print("  " + f.replace("\n", "\n  "))
+            else:
+                passed += 1
+                print(f"ok   {suite.file}:{case.line}: {case.name}")
+    print(f"{passed} passed, {failed} failed" + (", some files did not load" if broken else ""))
+    return 1 if failed or broken else 0

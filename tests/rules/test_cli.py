@@ -1,0 +1,98 @@
+"""`sentinel check` and `sentinel test` through the real command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sentinel.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+BAD = """\
+groups:
+  - name: g
+    rules:
+      - alert: Fine
+        expr: loss > 10
+      - alert: Broken
+        expr: loss > > 3
+"""
+GOOD = "groups:\n  - name: g\n    rules:\n      - alert: Fine\n        expr: loss > 10\n"
+
+
+def test_check_accepts_good_files_with_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    assert main(["check", str(good)]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"{good}: OK, 1 rules in 1 groups\n"
+    assert err == ""
+
+
+def test_check_reports_every_problem_of_every_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    assert main(["check", str(bad), str(good), str(tmp_path / "nope.yaml")]) == 1
+    out, err = capsys.readouterr()
+    assert f"{bad}:7:22: expr: syntax error: invalid syntax" in err.splitlines()
+    assert f"{good}: OK" in out
+    assert f"{tmp_path / 'nope.yaml'}:1:1: cannot read" in err
+
+
+def test_check_accepts_the_shipped_packs_and_their_tests(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["check", str(ROOT / "rules"), str(ROOT / "rules" / "tests")]) == 0
+    out, _ = capsys.readouterr()
+    assert "encoder.yaml: OK" in out
+    assert "rule tests" in out
+
+
+def test_test_command_passes_the_shipped_tests(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test", str(ROOT / "rules" / "tests")]) == 0
+    out, _ = capsys.readouterr()
+    assert out.splitlines()[-1].endswith("passed, 0 failed")
+
+
+def test_test_command_fails_with_a_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "r.yaml").write_text(GOOD)
+    t = tmp_path / "t.yaml"
+    t.write_text(
+        "rule_files: [r.yaml]\ntests:\n  - name: wrong\n    input: {loss: '1 20'}\n"
+        "    expect: [{at_step: 1, alert: Fine, state: inactive}]\n"
+    )
+    assert main(["test", str(t)]) == 1
+    out, _ = capsys.readouterr()
+    assert f"FAIL {t}:3: wrong" in out
+    assert "  - Fine at step 1: inactive\n  + Fine at step 1: firing\n" in out
+    assert "0 passed, 1 failed" in out
+
+
+def test_check_in_a_subprocess_never_runs_the_expression(tmp_path: Path) -> None:
+    target = tmp_path / "pwned"
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(
+        "groups:\n  - name: g\n    rules:\n      - alert: Evil\n"
+        f"        expr: __import__('os').system('touch {target}')\n"
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    run = subprocess.run(
+        [sys.executable, "-m", "sentinel.cli", "check", str(bad), str(evil)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert f"{bad}:7:22:" in run.stderr
+    assert f"{evil}:5:15: expr: unknown function '__import__'" in run.stderr
+    assert not target.exists()

@@ -3,6 +3,9 @@
     SentinelError
     ├── SegmentError                a segment cannot be created, opened or trusted
     │   └── SegmentFormatError      unknown magic or layout version, truncated file
+    ├── RuleFileError               (rules.problems) a rule, test or config file, with
+    │                               every problem at file:line:column
+    ├── JournalError                (journal.records) the journal cannot be opened or written
     └── StopRequested               raised into training by ``Publisher(on_stop="raise")``
 
 User mistakes at the hook (a non-numeric value, a bad metric name) are the

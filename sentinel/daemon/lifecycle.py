@@ -137,6 +137,13 @@ class Daemon:
         """A restarted daemon neither repeats a page nor forgets a firing alert."""
         saved = self.journal.get_state("pager")
         if saved:
+            for entry in saved:
+                # A page sent just before a SIGKILL is in the deliveries table even
+                # when the pager's saved state did not catch up with it.
+                if isinstance(entry, dict) and not entry.get("delivered", True):
+                    sent = self.journal.last_sent(entry["rule"], entry["job"], entry["since"])
+                    if sent is not None:
+                        entry["delivered"], entry["last_paged"] = True, sent
             n = self.pager.restore_state(saved)
             log.info("restored %d alert(s) already paged", n)
         saved_exec = self.journal.get_state("exec")

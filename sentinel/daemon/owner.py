@@ -25,6 +25,7 @@ from sentinel.model.view import (
     Counters,
     DaemonHealth,
     SourceHealth,
+    SourceLife,
     View,
     merge_latest,
 )
@@ -35,7 +36,11 @@ from sentinel.sources.segments import Event, Life, SegmentSource
 log = logging.getLogger(__name__)
 
 ALIVE = "trainer_alive"
-_LIFE = {Life.RUNNING: "running", Life.FINISHED: "finished", Life.DEAD: "dead"}
+_LIFE: dict[Life, SourceLife] = {
+    Life.RUNNING: "running",
+    Life.FINISHED: "finished",
+    Life.DEAD: "dead",
+}
 
 
 @dataclass
@@ -233,7 +238,7 @@ class Owner:
         sources = {
             t.key: SourceHealth(
                 key=t.key,
-                life=_LIFE[t.life],  # type: ignore[arg-type]
+                life=_LIFE[t.life],
                 last_sample_time=t.last_sample_time,
                 samples=t.samples,
                 overruns=t.overruns,

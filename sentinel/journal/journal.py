@@ -246,6 +246,20 @@ class Journal:
                 n += db.execute(f"DELETE FROM {table} WHERE time < ?", (before,)).rowcount
         return n
 
+    def last_sent(self, rule: str, job: str, since: float) -> float | None:
+        """When a page for (rule, job) last got through at or after ``since``, or None.
+
+        The delivery row is committed by the worker the moment the page is
+        sent, so it survives a SIGKILL that the pager's saved state may not.
+        """
+        with self._read() as db:
+            row = db.execute(
+                "SELECT MAX(time) FROM deliveries WHERE rule = ? AND job = ? AND outcome = 'sent'"
+                " AND time >= ?",
+                (rule, job, since),
+            ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def recent_events(self, limit: int = 50) -> list[JournalEvent]:
         """The newest ``limit`` events of all kinds, oldest first (a timeline to print)."""
         with self._read() as db:

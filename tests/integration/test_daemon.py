@@ -249,11 +249,12 @@ def test_a_daemon_killed_and_restarted_does_not_page_again(
         'state="firing"} 1'
     )
     eventually(lambda: firing in again.metrics(), timeout=60)
-    assert [x for x in titles(endpoint) if "XTooHigh" in x and "FIRING" in x] != []
-    assert sum("FIRING" in x for x in titles(endpoint)) == 1
+    # A graceful stop drains the pager: any page the restart queued arrives before it exits.
+    assert again.stop() == 0
+    assert [x for x in titles(endpoint) if "FIRING" in x] == [titles(endpoint)[0]]
+    assert "XTooHigh" in titles(endpoint)[0]
     t.kill()
     t.wait()
-    assert again.stop() == 0
 
 
 def test_systemd_notifications(tmp_path: Path, endpoint: Endpoint, procs: list[Any]) -> None:

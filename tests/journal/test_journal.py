@@ -262,3 +262,13 @@ def test_a_closed_journal_raises(tmp_path: Path) -> None:
         j.put_state("x", 1)
     with pytest.raises(JournalError, match="closed"):
         j.recent_events()
+
+
+def test_last_sent_finds_a_page_that_got_through_since_the_alert_began(journal: Journal) -> None:
+    journal.record_delivery("NanLoss", "j", "failed", attempts=1, time=100.0)
+    assert journal.last_sent("NanLoss", "j", 50.0) is None
+    journal.record_delivery("NanLoss", "j", "sent", attempts=2, time=101.0, kind="firing")
+    journal.record_delivery("NanLoss", "other", "sent", attempts=1, time=105.0)
+    assert journal.last_sent("NanLoss", "j", 50.0) == 101.0
+    assert journal.last_sent("NanLoss", "j", 102.0) is None  # a page of an earlier alert
+    assert journal.last_sent("GradNormHigh", "j", 0.0) is None

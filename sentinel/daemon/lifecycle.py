@@ -146,6 +146,9 @@ class Daemon:
                         entry["delivered"], entry["last_paged"] = True, sent
             n = self.pager.restore_state(saved)
             log.info("restored %d alert(s) already paged", n)
+        # Alert states are what the running daemon believes; a new one starts afresh
+        # (its engine re-reads the rings), so stale rows of a finished job do not linger.
+        self.journal.save_alert_states([], replace=True)
         saved_exec = self.journal.get_state("exec")
         if saved_exec:
             self.execs.restore_state(saved_exec)

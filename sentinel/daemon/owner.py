@@ -19,6 +19,7 @@ from sentinel.actions.control import ActionRecord, Controller
 from sentinel.actions.exec import ExecAction, ExecSpec
 from sentinel.actions.pager import NotifyPolicy, Pager
 from sentinel.journal.journal import Journal
+from sentinel.journal.records import SavedAlert
 from sentinel.model import AlertState, JobKey, Sample, Transition
 from sentinel.model.view import (
     AlertRow,
@@ -36,6 +37,7 @@ from sentinel.sources.segments import Event, Life, SegmentSource
 log = logging.getLogger(__name__)
 
 ALIVE = "trainer_alive"
+_ALERTING = (AlertState.PENDING, AlertState.FIRING)
 _LIFE: dict[Life, SourceLife] = {
     Life.RUNNING: "running",
     Life.FINISHED: "finished",
@@ -218,6 +220,15 @@ class Owner:
             with self.journal.batch():
                 if transitions:
                     self.journal.record_transitions(transitions)
+                    self.journal.save_alert_states(
+                        SavedAlert(
+                            t.rule,
+                            t.key,
+                            t.new if t.new in _ALERTING else AlertState.INACTIVE,
+                            t.active_since,
+                        )
+                        for t in transitions
+                    )
                 for rec in self._pending_records:
                     self.journal.record_action(rec)
                 self.journal.put_state("pager", self.pager.export_state())

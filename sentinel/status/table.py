@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+from sentinel.status.history import History
 from sentinel.status.snapshot import SegmentStatus, Unreadable
 
 
@@ -42,4 +45,29 @@ def render(rows: list[SegmentStatus | Unreadable], run_dir: str) -> str:
         lines.append(head + ("  " + "; ".join(flags) if flags else ""))
         for name, v in sorted(row.metrics.items()):
             lines.append(f"    {name:<28} {_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def render_history(h: History) -> str:
+    if h.error:
+        return f"\njournal {h.journal}: {h.error}\n"
+    lines = [""]
+    if h.alerts:
+        lines.append("alerts:")
+        for a in h.alerts:
+            since = f" since {_clock(a['active_since'])}" if a["active_since"] else ""
+            lines.append(f"    {a['state'].upper():<8} {a['alert']} {a['job']}/{a['rank']}{since}")
+    else:
+        lines.append("alerts: none pending or firing")
+    if h.events:
+        lines.append("recent events:")
+        for e in h.events:
+            who = e["job"] if e["rank"] is None else f"{e['job']}/{e['rank']}"
+            lines.append(
+                f"    {_clock(e['time'])} {e['kind']:<10} {e['subject']} {who}: {e['text']}"
+            )
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ using the Publisher. Nothing waits a fixed time: ``eventually`` polls.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -156,6 +157,20 @@ def test_a_collapse_is_paged_and_stopped_cooperatively(
     assert 'sentinel_train_similarity{job="enc",rank="0"}' in text
     assert 'sentinel_alerts_fired_total{alert="EncoderCollapse"' in text
     assert d.stop() == 0
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "sentinel.cli", "status", "--json"]
+            + ["--run-dir", str(d.run_dir), "--journal", str(tmp_path / "journal.db")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    seg = next(s for s in status["segments"] if s["job"] == "enc")
+    assert seg["state"] == "finished" and seg["stop_requested"] is True
+    kinds = {(e["kind"], e["subject"]) for e in status["events"]}
+    assert ("transition", "EncoderCollapse") in kinds and ("action", "stop_flag") in kinds
+    assert ("delivery", "EncoderCollapse") in kinds
 
 
 def test_a_trainer_that_ignores_the_flag_gets_sigterm(

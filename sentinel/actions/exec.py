@@ -38,8 +38,8 @@ from typing import Any, Protocol
 
 from sentinel import clock
 from sentinel.actions.alerts import AlertBook, Due, PageKind
-from sentinel.actions.durations import parse_duration
 from sentinel.actions.workers import Scheduler
+from sentinel.durations import seconds as parse_duration
 from sentinel.model import Transition
 
 log = logging.getLogger(__name__)

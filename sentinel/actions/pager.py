@@ -33,9 +33,9 @@ from typing import Any
 from sentinel import clock
 from sentinel.actions.alerts import AlertBook, AlertKey, Due
 from sentinel.actions.delivery import DeliveryRecord, NotifyStats, Outbox, RetryPolicy
-from sentinel.actions.durations import parse_duration
 from sentinel.actions.message import render
 from sentinel.actions.notify import Notifier
+from sentinel.durations import seconds as parse_duration
 from sentinel.model import Transition
 
 DEFAULT_REPEAT = 4 * 3600.0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from yaml.nodes import Node, ScalarNode
 
-from sentinel.rules.duration import parse_duration
+from sentinel.durations import parse_duration
 from sentinel.rules.problems import Problems
 from sentinel.rules.yamlpos import NULL_TAG, at, compose, fields, sequence, string
 

@@ -7,20 +7,13 @@ duration string. Parsing only; nothing here reads a clock.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-# Prometheus' units, largest first, each at most once and in this order.
-_UNITS = (("w", 604800.0), ("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001))
-_DURATION = re.compile("".join(rf"(?:(?P<{u}>\d+){u})?" for u, _ in _UNITS) + r"\Z")
+from sentinel.durations import UNITS, parse_duration
 
+__all__ = ["NO_SPAN", "Span", "format_duration", "parse_duration"]
 
-def parse_duration(text: str) -> float | None:
-    """Seconds for "1h30m"-style text, or None when it is not a duration."""
-    m = _DURATION.match(text.strip())
-    if m is None or not any(m.groupdict().values()):
-        return None
-    return sum(float(m.group(u)) * scale for u, scale in _UNITS if m.group(u))
+_UNITS = UNITS
 
 
 def format_duration(seconds: float) -> str:

@@ -1,0 +1,78 @@
+"""sentinel.yaml: typed values, and every mistake at its file:line:column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sentinel.config import Config, load_config
+from sentinel.rules.problems import RuleFileError
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "sentinel.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_a_full_config_is_read_into_typed_values(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        """\
+run_dir: /dev/shm/elsewhere
+tick: 100ms
+rules: [extra/*.yaml, /abs/rules.yaml]
+builtin_packs: false
+exporter: {listen: "0.0.0.0:9500"}
+notify: {urls: ["json://127.0.0.1:1/"], repeat: 1h30m}
+stop: {grace: 2m, kill_after: 30s}
+journal: state/journal.db
+dry_run: true
+forget_after: 2h
+""",
+    )
+    c = load_config(p)
+    assert c.run_dir == Path("/dev/shm/elsewhere")
+    assert c.tick == 0.1
+    assert c.rule_files == (str(tmp_path / "extra/*.yaml"), "/abs/rules.yaml")
+    assert c.builtin_packs is False and c.dry_run is True
+    assert (c.exporter.host, c.exporter.port, c.exporter.enabled) == ("0.0.0.0", 9500, True)
+    assert c.notify.urls == ("json://127.0.0.1:1/",) and c.notify.repeat == 5400.0
+    assert (c.stop.grace, c.stop.kill_after) == (120.0, 30.0)
+    assert c.journal == tmp_path / "state/journal.db"
+    assert c.forget_after == 7200.0
+
+
+def test_an_empty_file_is_the_zero_config(tmp_path: Path) -> None:
+    c = load_config(_write(tmp_path, ""))
+    assert c == Config(source=c.source)
+    assert load_config(_write(tmp_path, "exporter: false\n")).exporter.enabled is False
+
+
+def test_every_mistake_is_reported_with_its_position(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        """\
+tick: fast
+exporter: {listen: "nowhere"}
+stop: {grace: 1h, kil_after: 5s}
+dry_run: maybe
+colour: blue
+""",
+    )
+    with pytest.raises(RuleFileError) as e:
+        load_config(p)
+    got = [(x.line, x.column) for x in e.value.problems]
+    text = str(e.value)
+    assert (1, 7) in got and "'fast' is not a duration" in text
+    assert (2, 20) in got and "not HOST:PORT" in text
+    assert (3, 19) in got and "unknown key 'kil_after'" in text
+    assert (4, 10) in got and "expected true or false" in text
+    assert (5, 1) in got and "unknown key 'colour'" in text
+    assert f"{p}:1:7:" in text
+
+
+def test_a_tick_out_of_range_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RuleFileError, match="tick: must be between"):
+        load_config(_write(tmp_path, "tick: 1ms\n"))

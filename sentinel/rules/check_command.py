@@ -1,4 +1,4 @@
-"""``sentinel check FILE…``: validate rule files (and rule test files) without running anything.
+"""``sentinel check FILE…``: validate rule, rule-test and config files without running anything.
 
 Each problem goes to stderr as ``file:line:column: message``; each good file
 gets a one-line summary on stdout. Exit 1 when any file has a problem. Files
@@ -18,8 +18,8 @@ from sentinel.rules.ruleset import compile_rules
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("check", help="validate rule files; file:line:column on error")
-    p.add_argument("files", nargs="+", metavar="FILE", help="rule files or directories")
+    p = sub.add_parser("check", help="validate rule and config files; file:line:column on error")
+    p.add_argument("files", nargs="+", metavar="FILE", help="rule/config files or directories")
     p.set_defaults(func=run)
 
 
@@ -40,6 +40,13 @@ def check_file(path: Path) -> str:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise RuleFileError([Problem(name, 1, 1, f"cannot read: {e}")]) from e
+    if _looks_like_config(text):
+        from sentinel.config import load_config
+        from sentinel.daemon.lifecycle import load_rules
+
+        config = load_config(path)
+        rules = load_rules(config)  # the rule files it names must be good too
+        return f"{name}: OK, a config with {len(rules.rules)} rules from {len(rules.files)} files"
     if _looks_like_tests(text):
         from sentinel.rules.ruletest import load_test_file
 
@@ -48,6 +55,15 @@ def check_file(path: Path) -> str:
     rules = compile_rules(text, name)
     groups = len({r.group for r in rules})
     return f"{name}: OK, {len(rules)} rules in {groups} groups"
+
+
+_CONFIG_KEYS = ("run_dir:", "tick:", "rules:", "builtin_packs:", "exporter:", "notify:", "stop:")
+
+
+def _looks_like_config(text: str) -> bool:
+    return not any(line.startswith("groups:") for line in text.splitlines()) and any(
+        line.startswith(_CONFIG_KEYS) for line in text.splitlines()
+    )
 
 
 def _looks_like_tests(text: str) -> bool:

@@ -76,3 +76,18 @@ colour: blue
 def test_a_tick_out_of_range_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RuleFileError, match="tick: must be between"):
         load_config(_write(tmp_path, "tick: 1ms\n"))
+
+
+def test_sentinel_check_reads_a_config_and_the_rules_it_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sentinel.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: x > > 1\n")
+    cfg = _write(tmp_path, f"builtin_packs: false\nrules: [{bad}]\n")
+    assert main(["check", str(cfg)]) == 1
+    assert f"{bad}:5:19: expr: syntax error" in capsys.readouterr().err
+    bad.write_text("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: x > 1\n")
+    assert main(["check", str(cfg)]) == 0
+    assert "a config with 1 rules from 1 files" in capsys.readouterr().out

@@ -232,7 +232,10 @@ class Daemon:
                     self.flags.reload = False
                     log.info("SIGHUP: reloading rules")
                     self.reload()
-                next_due = max(next_due + tick, clock.monotonic())
+                if start >= next_due:
+                    # Only a scheduled tick moves the schedule; an early wake (a file
+                    # event) must not push the next scheduled tick back.
+                    next_due = max(next_due + tick, clock.monotonic())
                 self.waker.wait(max(0.0, next_due - clock.monotonic()))
         finally:
             self.shutdown()

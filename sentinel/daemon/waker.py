@@ -56,8 +56,16 @@ class FileWaker(EventWaker):
             waker = self
 
             class _Handler(FileSystemEventHandler):
-                def on_any_event(self, event: Any) -> None:
+                # Only what changes the set of files matters; opens, closes and
+                # writes (our own reads among them) would wake the loop for nothing.
+                def on_created(self, event: Any) -> None:
                     waker.wake()  # O(1): the observer's single dispatcher thread
+
+                def on_moved(self, event: Any) -> None:
+                    waker.wake()
+
+                def on_deleted(self, event: Any) -> None:
+                    waker.wake()
 
             observer = Observer()
             for p in paths:

@@ -45,8 +45,11 @@ def check_file(path: Path) -> str:
         from sentinel.daemon.lifecycle import load_rules
 
         config = load_config(path)
-        rules = load_rules(config)  # the rule files it names must be good too
-        return f"{name}: OK, a config with {len(rules.rules)} rules from {len(rules.files)} files"
+        ruleset = load_rules(config)  # the rule files it names must be good too
+        return (
+            f"{name}: OK, a config with {len(ruleset.rules)} rules"
+            f" from {len(ruleset.files)} files"
+        )
     if _looks_like_tests(text):
         from sentinel.rules.ruletest import load_test_file
 

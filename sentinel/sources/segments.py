@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from sentinel.model import JobKey, Sample
 from sentinel.model.process import ProcessRef
 from sentinel.wire.liveness import same_process
 from sentinel.wire.reader import Identity, SegmentReader
-from sentinel.wire.rundir import list_segments
+from sentinel.wire.rundir import list_segments_with_inodes
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +93,9 @@ class SegmentSource:
         self.batch_limit = batch_limit
         self.tracked: dict[Path, Tracked] = {}
         self._bad: dict[Path, int] = {}  # path -> inode we already reported unreadable
+        # Ended segments we stopped tracking; their files stay (they are not ours to
+        # delete), and must not come back as new segments on the next scan.
+        self._forgotten: dict[Path, int] = {}
         self._next_liveness = 0.0
 
     # -- the poll ---------------------------------------------------------------
@@ -109,16 +111,12 @@ class SegmentSource:
 
     def _discover(self, now: float, out: Poll) -> None:
         present = set()
-        for path in list_segments(self.run_dir):
+        for path, inode in list_segments_with_inodes(self.run_dir):
             present.add(path)
-            try:
-                inode = os.stat(path).st_ino
-            except FileNotFoundError:
-                continue
             t = self.tracked.get(path)
             if t is not None and t.inode == inode:
                 continue
-            if self._bad.get(path) == inode:
+            if self._bad.get(path) == inode or self._forgotten.get(path) == inode:
                 continue
             try:
                 reader = SegmentReader(path, writable=True)
@@ -144,6 +142,8 @@ class SegmentSource:
             out.events.append(Event("forgotten", t.key, str(path), now, "file removed"))
 
     def _read(self, t: Tracked, out: Poll) -> None:
+        if t.reader.publish_seq == t.next_seq:
+            return  # nothing new: skip building empty arrays
         batch = t.reader.read_since(t.next_seq, limit=self.batch_limit)
         if batch.next_seq == t.next_seq:
             return
@@ -173,6 +173,7 @@ class SegmentSource:
             elif t.ended_at is not None and now - t.ended_at > self.forget_after:
                 t.reader.close()
                 del self.tracked[path]
+                self._forgotten[path] = t.inode
                 out.events.append(Event("forgotten", t.key, str(path), now, "ended long ago"))
 
     # -- for actions and the exporter -------------------------------------------------

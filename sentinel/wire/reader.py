@@ -47,11 +47,17 @@ class Batch:
 
     def rows(self) -> Iterator[tuple[int, int, float, dict[str, float]]]:
         """(seq, step, time, {metric: value}) for each slot, absent metrics left out."""
-        for i in range(len(self)):
-            row = self.values[i]
-            mask = self.present[i]
-            metrics = {n: float(row[j]) for j, n in enumerate(self.names) if mask[j]}
-            yield int(self.seqs[i]), int(self.steps[i]), float(self.times[i]), metrics
+        names = self.names
+        full = bool(self.present.all())
+        values = self.values.tolist()  # one conversion, not one numpy scalar per value
+        masks = None if full else self.present.tolist()
+        seqs, steps, times = self.seqs.tolist(), self.steps.tolist(), self.times.tolist()
+        for i, row in enumerate(values):
+            if masks is None:
+                metrics = dict(zip(names, row, strict=True))
+            else:
+                metrics = {n: v for n, v, m in zip(names, row, masks[i], strict=True) if m}
+            yield seqs[i], steps[i], times[i], metrics
 
 
 @dataclass(frozen=True)

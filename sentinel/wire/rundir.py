@@ -26,3 +26,16 @@ def list_segments(run_dir: Path) -> list[Path]:
         for e in entries
         if e.name.endswith(SUFFIX) and not e.name.startswith(".") and e.is_file()
     )
+
+
+def list_segments_with_inodes(run_dir: Path) -> list[tuple[Path, int]]:
+    """(path, inode) of every segment, from one ``scandir`` (no extra ``stat``)."""
+    try:
+        entries = list(os.scandir(run_dir))
+    except FileNotFoundError:
+        return []
+    return sorted(
+        (Path(e.path), e.inode())
+        for e in entries
+        if e.name.endswith(SUFFIX) and not e.name.startswith(".") and e.is_file()
+    )

@@ -82,6 +82,8 @@ def test_a_dead_trainer_is_told_apart_from_a_finished_one(tmp_path: Path) -> Non
         assert src.poll(now + 5).events == []
         assert [e.kind for e in src.poll(now + 11).events] == ["forgotten"]
         assert src.tracked == {}
+        # Its file is still there, but it is not a new segment: no second "appeared"/"died".
+        assert src.poll(now + 12).events == [] and src.poll(now + 13).samples == []
     finally:
         t.kill()
 

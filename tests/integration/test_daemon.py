@@ -159,8 +159,17 @@ def test_a_collapse_is_paged_and_stopped_cooperatively(
     assert d.stop() == 0
     status = json.loads(
         subprocess.run(
-            [sys.executable, "-m", "sentinel.cli", "status", "--json"]
-            + ["--run-dir", str(d.run_dir), "--journal", str(tmp_path / "journal.db")],
+            [
+                sys.executable,
+                "-m",
+                "sentinel.cli",
+                "status",
+                "--json",
+                "--run-dir",
+                str(d.run_dir),
+                "--journal",
+                str(tmp_path / "journal.db"),
+            ],
             capture_output=True,
             text=True,
             check=True,

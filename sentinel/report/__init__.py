@@ -1,0 +1,1 @@
+"""Offline collapse reports: a collector dump in, ``report.json`` and ``report.html`` out."""

@@ -47,8 +47,7 @@ def check_file(path: Path) -> str:
         config = load_config(path)
         ruleset = load_rules(config)  # the rule files it names must be good too
         return (
-            f"{name}: OK, a config with {len(ruleset.rules)} rules"
-            f" from {len(ruleset.files)} files"
+            f"{name}: OK, a config with {len(ruleset.rules)} rules from {len(ruleset.files)} files"
         )
     if _looks_like_tests(text):
         from sentinel.rules.ruletest import load_test_file

@@ -15,6 +15,7 @@ COMMANDS = (
     "sentinel.demo.command",
     "sentinel.status.command",
     "sentinel.report.command",
+    "sentinel.replay.command",
     "sentinel.rules.check_command",
     "sentinel.rules.ruletest_command",
 )

@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
             rules = load_files(args.rules)
         else:
             rules = load_rules(load_config(args.config) if args.config else Config())
-    except SentinelError as e:
-        print(e, file=sys.stderr)
+    except SentinelError as err:
+        print(err, file=sys.stderr)
         return 2
     paths = [Path(p) for p in args.logs]
     missing = [str(p) for p in paths if not p.is_file()]
@@ -60,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
                 )
             elif t.old is AlertState.FIRING:
                 out.write(f"{e.file}:{e.line}: step {t.step}: resolved {t.rule}\n")
-    except OSError as e:
-        print(f"replay: {e}", file=sys.stderr)
+    except OSError as err:
+        print(f"replay: {err}", file=sys.stderr)
         return 2
     print(
         f"replayed {tally.records} records from {tally.files} file(s) with "

@@ -10,6 +10,7 @@ is one job (its name without suffix) and rank (the one the line names, else
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +47,9 @@ class Entry:
 
 
 def _json_number(v: float) -> float | str:
-    if v != v:
+    if math.isnan(v):
         return "NaN"
-    if v in (float("inf"), float("-inf")):
+    if math.isinf(v):
         return "+Inf" if v > 0 else "-Inf"
     return v
 

@@ -10,7 +10,10 @@ from pathlib import Path
 
 def _replay(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sentinel.cli", "replay", *args], capture_output=True, text=True
+        [sys.executable, "-m", "sentinel.cli", "replay", *args],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

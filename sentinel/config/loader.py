@@ -15,6 +15,8 @@ from yaml.nodes import Node, ScalarNode
 from sentinel.durations import parse_duration
 from sentinel.rules.problems import Problems
 from sentinel.rules.yamlpos import NULL_TAG, at, compose, fields, sequence, string
+from sentinel.sources.logs import LogSpec
+from sentinel.sources.parse import PARSERS
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
@@ -53,9 +55,11 @@ class Config:
     journal: Path | None = None  # None: the state directory's journal.db
     dry_run: bool = False
     forget_after: float = 3600.0
+    logs: tuple[LogSpec, ...] = ()
 
 
 _KEYS = (
+    "logs",
     "run_dir",
     "tick",
     "rules",
@@ -139,6 +143,8 @@ def load_config(path: str | Path) -> Config:
                 values[key] = _notify(v, problems)
             elif key == "stop":
                 values[key] = _stop(v, problems)
+            elif key == "logs":
+                values[key] = _logs(v, problems, path.parent)
     if isinstance(values.get("tick"), float) and not 0.005 <= float(values["tick"]) <= 10:  # type: ignore[arg-type]
         at(problems, f["tick"].value if f else root, "tick: must be between 5ms and 10s")
     problems.raise_if_any()
@@ -172,3 +178,42 @@ def _stop(node: Node, problems: Problems) -> StopConfig | None:
         if not (isinstance(v, ScalarNode) and v.tag == NULL_TAG):
             kill = _duration(v, problems, "stop.kill_after")
     return StopConfig(grace, kill)
+
+
+def _logs(node: Node, problems: Problems, base: Path) -> tuple[LogSpec, ...]:
+    out: list[LogSpec] = []
+    for item in sequence(node, problems, what="logs"):
+        f = fields(
+            item,
+            problems,
+            what="logs[]",
+            allowed=("path", "job", "rank", "parser", "from"),
+            required=("path",),
+        )
+        if not f or "path" not in f:
+            continue
+        path = string(f["path"].value, problems, what="logs[].path")
+        job = string(f["job"].value, problems, what="logs[].job") if "job" in f else None
+        rank = 0
+        if "rank" in f:
+            text = string(f["rank"].value, problems, what="logs[].rank") or ""
+            if not text.isdigit():
+                at(problems, f["rank"].value, f"logs[].rank: {text!r} is not a rank")
+            else:
+                rank = int(text)
+        parser = "auto"
+        if "parser" in f:
+            parser = string(f["parser"].value, problems, what="logs[].parser") or "auto"
+            if parser not in PARSERS:
+                known = ", ".join(sorted(PARSERS))
+                at(problems, f["parser"].value, f"logs[].parser: {parser!r} is not one of {known}")
+        start = False
+        if "from" in f:
+            where = string(f["from"].value, problems, what="logs[].from")
+            if where not in ("start", "end"):
+                at(problems, f["from"].value, f"logs[].from: {where!r} is not start or end")
+            start = where == "start"
+        if path:
+            full = path if Path(path).is_absolute() else str(base / path)
+            out.append(LogSpec(full, job, rank, parser, start))
+    return tuple(out)

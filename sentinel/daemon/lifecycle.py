@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,10 +38,13 @@ from sentinel.journal.journal import Journal
 from sentinel.rules.engine import Engine
 from sentinel.rules.problems import RuleFileError
 from sentinel.rules.ruleset import RuleSet, builtin_packs, load_files
+from sentinel.sources.logs import LogSource
 from sentinel.sources.segments import SegmentSource
 from sentinel.wire.rundir import default_run_dir
 
 log = logging.getLogger("sentinel")
+
+MIN_GAP = 0.01  # seconds between two ticks, however often file events wake us
 
 
 def rule_paths(config: Config) -> list[Path]:
@@ -97,6 +101,8 @@ class Daemon:
         )
         self.execs = ExecAction({}, dry_run=self.dry_run)
         source = SegmentSource(self.run_dir, forget_after=config.forget_after)
+        self.waker = FileWaker([self.run_dir])
+        self.logs = LogSource(config.logs, watcher=self.waker) if config.logs else None
         self.owner = Owner(
             source=source,
             engine=Engine(self.rules, host=self.host),
@@ -107,10 +113,10 @@ class Daemon:
             stop=StopDefaults(config.stop.grace, config.stop.kill_after),
             repeat=config.notify.repeat,
             started=now,
+            logs=self.logs,
         )
         self._restore()
         self.server: MetricsServer | None = None
-        self.waker = FileWaker([self.run_dir])
         self._started = now
 
     def _record(self, rec: object) -> None:
@@ -149,6 +155,8 @@ class Daemon:
         # Alert states are what the running daemon believes; a new one starts afresh
         # (its engine re-reads the rings), so stale rows of a finished job do not linger.
         self.journal.save_alert_states([], replace=True)
+        if self.logs is not None:
+            self.logs.restore_state(self.journal.get_state("logs"))
         saved_exec = self.journal.get_state("exec")
         if saved_exec:
             self.execs.restore_state(saved_exec)
@@ -214,9 +222,16 @@ class Daemon:
         next_watchdog = 0.0
         next_rule_check = 0.0
         last_cost = 0.0
+        last_start = -MIN_GAP
         try:
             while not self.flags.stop and not (until is not None and until.is_set()):
                 start = clock.monotonic()
+                if start - last_start < MIN_GAP:
+                    # A log written hundreds of times a second would wake us on every
+                    # write; tick at most every MIN_GAP.
+                    time.sleep(MIN_GAP - (start - last_start))
+                    start = clock.monotonic()
+                last_start = start
                 lag = max(0.0, start - next_due)
                 self.owner.tick(clock.wall(), lag=lag, monotonic_cost=last_cost)
                 last_cost = clock.monotonic() - start
@@ -258,4 +273,6 @@ class Daemon:
             log.exception("journal: could not save state at shutdown")
         self.journal.close()
         self.owner.source.close()
+        if self.logs is not None:
+            self.logs.close()
         self.sd.close()

@@ -32,6 +32,7 @@ from sentinel.model.view import (
 )
 from sentinel.rules.engine import Engine
 from sentinel.rules.ruleset import RuleSet
+from sentinel.sources.logs import LogSource
 from sentinel.sources.segments import Event, Life, SegmentSource
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,11 @@ class Owner:
         stop: StopDefaults,
         repeat: float | None,
         started: float,
+        logs: LogSource | None = None,
     ) -> None:
         self.source = source
+        self.logs = logs
+        self._log_keys: set[JobKey] = set()
         self.engine = engine
         self.pager = pager
         self.execs = execs
@@ -140,6 +144,10 @@ class Owner:
             samples.extend(extra)
             if gone is not None:
                 dropped.append(gone)
+        logged = self.logs.poll(now) if self.logs is not None else []
+        if logged:
+            samples.extend(logged)
+            self._log_keys.update(s.key for s in logged)
         for s in samples:
             transitions.extend(self.engine.evaluate(s))
         transitions.extend(self.engine.tick(now))
@@ -150,7 +158,9 @@ class Owner:
             self._act(transitions, now)
         self.controller.tick(now, self._ended)
         self.pager.tick(now)
-        if self.journal is not None and (transitions or self._pending_records or self.state_dirty):
+        if self.journal is not None and (
+            transitions or self._pending_records or self.state_dirty or logged
+        ):
             self.state_dirty = False
             self._journal(transitions)
         self._publish(now, samples, lag, monotonic_cost)
@@ -233,6 +243,9 @@ class Owner:
                     self.journal.record_action(rec)
                 self.journal.put_state("pager", self.pager.export_state())
                 self.journal.put_state("exec", self.execs.export_state())
+                if self.logs is not None:
+                    # With the effects of the lines they cover: a restart reads none twice.
+                    self.journal.put_state("logs", self.logs.export_state())
         except Exception:  # a broken journal must not stop the watching
             log.exception("journal write failed")
         self._pending_records.clear()
@@ -273,5 +286,8 @@ class Owner:
             tick_duration=cost,
             loop_lag=lag,
         )
+        for key in self._log_keys:
+            if key not in sources and key in latest:
+                sources[key] = SourceHealth(key=key, last_sample_time=latest[key].time)
         keep = {k: v for k, v in latest.items() if k in sources}
         self.view = View(now, keep, alerts, counters, sources, daemon)

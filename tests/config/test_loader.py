@@ -91,3 +91,24 @@ def test_sentinel_check_reads_a_config_and_the_rules_it_names(
     bad.write_text("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: x > 1\n")
     assert main(["check", str(cfg)]) == 0
     assert "a config with 1 rules from 1 files" in capsys.readouterr().out
+
+
+def test_log_sources(tmp_path: Path) -> None:
+    from sentinel.sources.logs import LogSpec
+
+    c = load_config(
+        _write(
+            tmp_path,
+            "logs:\n  - {path: runs/*/train.log}\n"
+            "  - {path: /var/log/x.log, job: x, rank: 3, parser: nanogpt, from: start}\n",
+        )
+    )
+    assert c.logs == (
+        LogSpec(str(tmp_path / "runs/*/train.log")),
+        LogSpec("/var/log/x.log", "x", 3, "nanogpt", True),
+    )
+    with pytest.raises(RuleFileError) as e:
+        load_config(_write(tmp_path, "logs:\n  - {path: a.log, parser: magic, from: middle}\n"))
+    assert "'magic' is not one of" in str(e.value) and "'middle' is not start or end" in str(
+        e.value
+    )

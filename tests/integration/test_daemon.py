@@ -309,3 +309,23 @@ def test_systemd_notifications(tmp_path: Path, endpoint: Endpoint, procs: list[A
             got.append(sock.recv(4096).decode())
     finally:
         sock.close()
+
+
+def test_a_log_file_is_followed_and_its_nan_paged(
+    tmp_path: Path, endpoint: Endpoint, procs: list[Any]
+) -> None:
+    log = tmp_path / "exp7" / "train.log"
+    log.parent.mkdir()
+    log.write_text("".join(f"iter {i}: loss 2.5, time 9.0ms, mfu 40.0%\n" for i in range(5)))
+    d = Daemon(tmp_path, _port(endpoint), f"logs: [{{path: {tmp_path}/*/train.log}}]\n")
+    procs.append(d)
+    d.start()
+    with log.open("a") as f:  # the daemon starts at the end: only these lines are new
+        f.write("iter 5: loss 2.4, time 9.0ms, mfu 40.0%\niter 6: loss na")
+        f.flush()
+        eventually(lambda: 'sentinel_train_loss{job="exp7",rank="0"} 2.4' in d.metrics(), 60)
+        f.write("n, time 9.0ms, mfu 40.0%\n")  # a partial line completed later
+    eventually(lambda: any("NanLoss" in x for x in titles(endpoint)), timeout=60)
+    page = next(p for p in endpoint.received() if "NanLoss" in str(p["title"]))
+    assert "exp7" in str(page["message"]) and "step:   6" in str(page["message"])
+    assert d.stop() == 0

@@ -1,9 +1,13 @@
-"""Helpers shared by the tests: wait for a condition without sleeping a fixed time."""
+"""Helpers shared by the tests: wait for a condition without sleeping a fixed time;
+a fixture that fails a test which leaves a thread running."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+import pytest
 
 
 def eventually(
@@ -15,3 +19,15 @@ def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {predicate}")
         time.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Import into a conftest or test module: each test must stop the threads it starts."""
+    before = set(threading.enumerate())
+    yield
+
+    def settled() -> bool:
+        return not [t for t in threading.enumerate() if t not in before and t.is_alive()]
+
+    eventually(settled, timeout=5.0)

@@ -10,7 +10,6 @@ is one job (its name without suffix) and rank (the one the line names, else
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from sentinel.model import AlertState, JobKey, Sample, Transition
 from sentinel.rules.engine import Engine
 from sentinel.rules.ruleset import RuleSet
 from sentinel.sources.parse import Parser, read_records
+from sentinel.status.snapshot import json_number as _json_number
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,6 @@ class Entry:
             "values": {k: _json_number(v) for k, v in t.values.items()},
             "summary": t.annotations.get("summary", ""),
         }
-
-
-def _json_number(v: float) -> float | str:
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    return v
 
 
 @dataclass

@@ -6,8 +6,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,19 +15,8 @@ import pytest
 from sentinel.daemon.waker import FileWaker, PollOnly
 from sentinel.sources.line import Line
 from sentinel.sources.tail import LogTail, Start, Watcher
-from tests.helpers import eventually
+from tests.helpers import eventually, no_leaked_threads  # noqa: F401 - autouse
 from tests.sources.test_tail_support import Writer, records
-
-
-@pytest.fixture(autouse=True)
-def no_leaked_threads() -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-
-    def settled() -> bool:
-        return not [t for t in threading.enumerate() if t not in before and t.is_alive()]
-
-    eventually(settled, timeout=5.0)
 
 
 class FakeObserver:

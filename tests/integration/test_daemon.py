@@ -239,8 +239,9 @@ def test_a_bad_reload_keeps_the_last_good_rules(
     rules.write_text(CUSTOM.replace("x > 5", "x > > 5"))
     assert d.proc is not None
     d.proc.send_signal(signal.SIGHUP)
-    eventually(lambda: 'sentinel_rule_reloads_total{result="failed"}' in d.metrics(), timeout=60)
-    assert "custom.yaml:5:19: expr: syntax error" in d.log.read_text()
+    failed = 'sentinel_rule_reloads_total{result="failed"} 1.0'
+    eventually(lambda: failed in d.metrics(), timeout=60)
+    eventually(lambda: "custom.yaml:5:19: expr: syntax error" in d.log.read_text(), timeout=10)
     value = tmp_path / "x"
     value.write_text("10")
     t = trainer(d, "cust", "custom", value)

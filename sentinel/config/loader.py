@@ -83,6 +83,10 @@ def _duration(node: Node, problems: Problems, what: str) -> float | None:
     return seconds
 
 
+def _null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == NULL_TAG
+
+
 def _bool(node: Node, problems: Problems, what: str) -> bool | None:
     if isinstance(node, ScalarNode) and node.tag.endswith(":bool"):
         return node.value.lower() in ("true", "yes", "on")
@@ -193,7 +197,9 @@ def _logs(node: Node, problems: Problems, base: Path) -> tuple[LogSpec, ...]:
         if not f or "path" not in f:
             continue
         path = string(f["path"].value, problems, what="logs[].path")
-        job = string(f["job"].value, problems, what="logs[].job") if "job" in f else None
+        job = None
+        if "job" in f and not _null(f["job"].value):
+            job = string(f["job"].value, problems, what="logs[].job")
         rank = 0
         if "rank" in f:
             text = string(f["rank"].value, problems, what="logs[].rank") or ""

@@ -52,12 +52,28 @@ def rule_paths(config: Config) -> list[Path]:
     out: list[Path] = list(builtin_packs()) if config.builtin_packs else []
     for pattern in config.rule_files:
         matches = sorted(glob.glob(pattern))
-        out.extend(Path(m) for m in matches) if matches else out.append(Path(pattern))
+        if matches:
+            out.extend(Path(m) for m in matches)
+        elif not glob.has_magic(pattern):
+            out.append(Path(pattern))  # a named file that is missing is an error when loaded
+        # An empty rules.d glob is no error: nothing is dropped there yet.
     return out
 
 
 def load_rules(config: Config) -> RuleSet:
     return load_files(rule_paths(config))
+
+
+def make_run_dir(run_dir: Path) -> None:
+    """Create the run directory if missing: world-writable and sticky, like /tmp.
+
+    A daemon (perhaps root) that starts before any trainer must not leave a
+    directory the trainers' users cannot create their segments in; the sticky
+    bit keeps one user from replacing another's segment.
+    """
+    if not run_dir.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(run_dir, 0o1777)
 
 
 @dataclass
@@ -100,6 +116,7 @@ class Daemon:
             host=self.host,
         )
         self.execs = ExecAction({}, dry_run=self.dry_run)
+        make_run_dir(self.run_dir)
         source = SegmentSource(self.run_dir, forget_after=config.forget_after)
         self.waker = FileWaker([self.run_dir])
         self.logs = LogSource(config.logs, watcher=self.waker) if config.logs else None

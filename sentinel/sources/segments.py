@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,6 +127,16 @@ class SegmentSource:
                 log.warning("%s", e)
                 continue
             ident = reader.identity
+            owner = os.stat(path).st_uid
+            if owner != ident.uid:
+                # The header's uid decides who may be signalled: only a file that its
+                # claimed owner really wrote is trusted with that.
+                reader.close()
+                self._bad[path] = inode
+                why = f"{path}: says uid {ident.uid} but the file belongs to uid {owner}; ignored"
+                out.events.append(Event("unreadable", None, str(path), now, why))
+                log.warning("%s", why)
+                continue
             key = JobKey(ident.job, ident.rank)
             if t is not None:
                 # Same (job, rank), new incarnation: a restarted trainer.

@@ -112,3 +112,23 @@ def test_log_sources(tmp_path: Path) -> None:
     assert "'magic' is not one of" in str(e.value) and "'middle' is not start or end" in str(
         e.value
     )
+
+
+def test_a_null_job_and_an_empty_rules_glob(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from sentinel.daemon.lifecycle import make_run_dir, rule_paths
+
+    c = load_config(
+        _write(
+            tmp_path,
+            f"builtin_packs: false\nrules: [{tmp_path}/rules.d/*.yaml, {tmp_path}/named.yaml]\n"
+            "logs: [{path: a.log, job: null}]\n",
+        )
+    )
+    assert c.logs[0].job is None
+    assert rule_paths(c) == [tmp_path / "named.yaml"]  # the empty glob adds nothing
+    run = tmp_path / "shm" / "sentinel"
+    make_run_dir(run)
+    assert stat.S_IMODE(os.stat(run).st_mode) == 0o1777

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -139,4 +140,17 @@ def test_garbage_files_are_reported_once_and_removed_files_forgotten(tmp_path: P
                 p.unlink()
         eventually(lambda: any(e.kind == "forgotten" for e in src.poll(time.time()).events))
     finally:
+        t.kill()
+
+
+def test_a_segment_whose_header_lies_about_its_owner_is_ignored(tmp_path: Path) -> None:
+    t = Trainer(tmp_path, "enc", 3, "close")
+    try:
+        path = next(p for p in list_segments(tmp_path) if p.name.startswith("enc"))
+        os.chown(path, 4321, -1)  # the header says our uid; the file now belongs to another
+        poll = SegmentSource(tmp_path).poll(time.time())
+        assert [e.kind for e in poll.events] == ["unreadable"]
+        assert "belongs to uid 4321" in poll.events[0].detail and poll.samples == []
+    finally:
+        t.end()
         t.kill()

@@ -12,11 +12,8 @@ import os
 import signal
 from typing import Protocol
 
-import psutil
-
 from sentinel.model.process import ProcessRef
-
-_TOLERANCE = 0.05
+from sentinel.wire.liveness import Match, match
 
 
 class Outcome(enum.Enum):
@@ -24,6 +21,14 @@ class Outcome(enum.Enum):
     GONE = "gone"  # no such process (any more): nothing to stop
     MISMATCH = "mismatch"  # the pid belongs to another process now: refused
     DENIED = "denied"  # no permission (the daemon is not the owner nor has CAP_KILL)
+
+
+_REFUSED = {
+    Match.SAME: None,
+    Match.GONE: Outcome.GONE,
+    Match.OTHER: Outcome.MISMATCH,
+    Match.UNKNOWN: Outcome.DENIED,
+}
 
 
 class Signaller(Protocol):
@@ -36,19 +41,8 @@ class OsSignaller:
     """Checks identity with psutil, then ``os.kill``."""
 
     def _matches(self, proc: ProcessRef) -> Outcome | None:
-        try:
-            p = psutil.Process(proc.pid)
-            if p.status() == psutil.STATUS_ZOMBIE:
-                return Outcome.GONE
-            if abs(p.create_time() - proc.start_time) >= _TOLERANCE:
-                return Outcome.MISMATCH
-            if p.uids().real != proc.uid:
-                return Outcome.MISMATCH
-        except psutil.NoSuchProcess:
-            return Outcome.GONE
-        except psutil.AccessDenied:
-            return Outcome.DENIED
-        return None
+        """None when ``proc`` is the process the segment describes, else why not."""
+        return _REFUSED[match(proc.pid, proc.start_time, proc.uid)]
 
     def send(self, proc: ProcessRef, sig: signal.Signals) -> Outcome:
         refused = self._matches(proc)

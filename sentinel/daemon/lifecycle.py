@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from sentinel import clock
-from sentinel.actions.control import Controller
+from sentinel.actions.control import ActionRecord, Controller
 from sentinel.actions.delivery import DeliveryRecord
 from sentinel.actions.exec import ExecAction
 from sentinel.actions.notify import make_notifier, urls_from_env
@@ -136,8 +136,9 @@ class Daemon:
         self.server: MetricsServer | None = None
         self._started = now
 
-    def _record(self, rec: object) -> None:
-        self.owner.record(rec)  # type: ignore[arg-type]
+    def _record(self, rec: ActionRecord) -> None:
+        # The controller is built before the owner that journals its records.
+        self.owner.record(rec)
 
     def _delivered(self, rec: DeliveryRecord) -> None:
         # Worker threads: the journal is thread-safe; the pager's state is saved by the owner.
@@ -146,7 +147,7 @@ class Daemon:
             self.journal.record_delivery(
                 rec.rule,
                 rec.job,
-                rec.outcome.value if hasattr(rec.outcome, "value") else str(rec.outcome),
+                rec.outcome.value,
                 attempts=rec.attempt,
                 time=rec.time,
                 detail=rec.detail,

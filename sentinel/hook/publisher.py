@@ -242,10 +242,9 @@ class Publisher:
         names = tuple(w.names[c] for c in cols)
         plan = self._plans.get(names)
         if plan is None:
-            contiguous = bool(cols) and cols == tuple(range(cols[0], cols[0] + len(cols)))
-            body = w.body(cols[0], len(cols)) if contiguous else None
-            if not cols:
-                body = w.body(0, 0)
+            first = cols[0] if cols else 0
+            contiguous = cols == tuple(range(first, first + len(cols)))  # () counts: a heartbeat
+            body = w.body(first, len(cols)) if contiguous else None
             plan = (body, w.mask(cols), cols)
             self._plans[names] = plan
         return plan

@@ -9,12 +9,12 @@ This module must not touch SQLite.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sentinel.errors import SentinelError
+from sentinel.jsonnum import NONFINITE, json_number
 from sentinel.model.alert import AlertState
 from sentinel.model.sample import JobKey
 
@@ -93,30 +93,17 @@ def delivery_event(row: Sequence[Any]) -> JournalEvent:
     return JournalEvent(t, "delivery", job, None, rule, text)
 
 
-# Strict JSON for metric values, as in ``sentinel status --json`` and
-# Prometheus' HTTP API: non-finite numbers become these strings.
-_NONFINITE = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}
-
-
+# Strict JSON for metric values (sentinel.jsonnum): non-finite numbers as strings.
 def dumps_values(values: Mapping[str, float]) -> str:
     return json.dumps(
-        {k: _number(v) for k, v in values.items()}, allow_nan=False, separators=(",", ":")
+        {k: json_number(v) for k, v in values.items()}, allow_nan=False, separators=(",", ":")
     )
 
 
 def loads_values(text: str) -> dict[str, float]:
     raw: dict[str, Any] = json.loads(text)
-    return {k: _NONFINITE[v] if isinstance(v, str) else float(v) for k, v in raw.items()}
+    return {k: NONFINITE[v] if isinstance(v, str) else float(v) for k, v in raw.items()}
 
 
 def dumps_strings(values: Mapping[str, str]) -> str:
     return json.dumps(dict(values), separators=(",", ":"))
-
-
-def _number(v: float) -> float | str:
-    v = float(v)
-    if math.isfinite(v):
-        return v
-    if math.isnan(v):
-        return "NaN"
-    return "+Inf" if v > 0 else "-Inf"

@@ -14,11 +14,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sentinel.jsonnum import json_number
 from sentinel.model import AlertState, JobKey, Sample, Transition
 from sentinel.rules.engine import Engine
 from sentinel.rules.ruleset import RuleSet
 from sentinel.sources.parse import Parser, read_records
-from sentinel.status.snapshot import json_number as _json_number
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Entry:
             "state": t.new.value,
             "previous": t.old.value,
             "severity": t.labels.get("severity", ""),
-            "values": {k: _json_number(v) for k, v in t.values.items()},
+            "values": {k: json_number(v) for k, v in t.values.items()},
             "summary": t.annotations.get("summary", ""),
         }
 

@@ -13,8 +13,6 @@ from sentinel.durations import UNITS, parse_duration
 
 __all__ = ["NO_SPAN", "Span", "format_duration", "parse_duration"]
 
-_UNITS = UNITS
-
 
 def format_duration(seconds: float) -> str:
     """The shortest "1h30m" text for ``seconds`` (whole milliseconds)."""
@@ -22,7 +20,7 @@ def format_duration(seconds: float) -> str:
     if ms == 0:
         return "0s"
     parts = []
-    for unit, scale in _UNITS:
+    for unit, scale in UNITS:
         n, ms = divmod(ms, round(scale * 1000))
         if n:
             parts.append(f"{n}{unit}")

@@ -102,12 +102,6 @@ class Engine:
         now = js.newest  # the sample's time, unless it arrived late
         return self._run(ks, self._plan(names), now, sample.step)
 
-    def evaluate_all(self, samples: Iterable[Sample]) -> list[Transition]:
-        out: list[Transition] = []
-        for s in samples:
-            out.extend(self.evaluate(s))
-        return out
-
     def tick(self, now: float) -> list[Transition]:
         """Evaluate the time rules (``age``, ``absent``) for every known key at ``now``."""
         self._last_tick = max(self._last_tick, now)

@@ -8,12 +8,12 @@ output is strict JSON that ``jq`` reads.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sentinel.errors import SegmentError
+from sentinel.jsonnum import json_number
 from sentinel.wire.liveness import same_process
 from sentinel.wire.reader import SegmentReader
 from sentinel.wire.rundir import list_segments
@@ -55,14 +55,6 @@ class Unreadable:
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "error": self.error}
-
-
-def json_number(v: float) -> float | str:
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    return v
 
 
 def snapshot(path: Path, now: float) -> SegmentStatus:

@@ -15,19 +15,6 @@ def default_run_dir() -> Path:
     return Path(os.environ.get("SENTINEL_RUN_DIR") or DEFAULT_RUN_DIR)
 
 
-def list_segments(run_dir: Path) -> list[Path]:
-    """Segment files in ``run_dir``, sorted; temporary files being built are skipped."""
-    try:
-        entries = list(os.scandir(run_dir))
-    except FileNotFoundError:
-        return []
-    return sorted(
-        Path(e.path)
-        for e in entries
-        if e.name.endswith(SUFFIX) and not e.name.startswith(".") and e.is_file()
-    )
-
-
 def list_segments_with_inodes(run_dir: Path) -> list[tuple[Path, int]]:
     """(path, inode) of every segment, from one ``scandir`` (no extra ``stat``)."""
     try:
@@ -39,3 +26,8 @@ def list_segments_with_inodes(run_dir: Path) -> list[tuple[Path, int]]:
         for e in entries
         if e.name.endswith(SUFFIX) and not e.name.startswith(".") and e.is_file()
     )
+
+
+def list_segments(run_dir: Path) -> list[Path]:
+    """Segment files in ``run_dir``, sorted; temporary files being built are skipped."""
+    return [path for path, _ in list_segments_with_inodes(run_dir)]

@@ -100,6 +100,7 @@ class SegmentWriter:
         self._values_off = (L.SLOT_HEADER_WORDS + g.mask_words) * 8
         self._mask_words = g.mask_words
         self._bodies: dict[tuple[int, int], struct.Struct] = {}
+        self._head = struct.Struct(f"@qd{g.mask_words}Q")  # step, time, mask words
 
     # -- names ---------------------------------------------------------------
     def add_name(self, name: str) -> int:
@@ -161,8 +162,7 @@ class SegmentWriter:
         off = self._ring_off + ((n - 1) % self._slots) * self._slot_size
         mm = self._mm
         _U64.pack_into(mm, off, 2 * n - 1)
-        head = struct.Struct(f"@qd{self._mask_words}Q")
-        head.pack_into(mm, off + 8, step, when, *self.mask(cols))
+        self._head.pack_into(mm, off + 8, step, when, *self.mask(cols))
         base = off + self._values_off
         for c, v in zip(cols, values, strict=True):
             struct.pack_into("@d", mm, base + 8 * c, v)
@@ -175,9 +175,6 @@ class SegmentWriter:
         return self._seq
 
     # -- live words ------------------------------------------------------------
-    def heartbeat(self, when: float) -> None:
-        struct.pack_into("@d", self._mm, L.OFF_HEARTBEAT, when)
-
     def set_dropped(self, n: int) -> None:
         _U64.pack_into(self._mm, L.OFF_DROPPED, n)
 

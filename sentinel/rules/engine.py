@@ -15,10 +15,15 @@ templates. Pure: no threads, no clock, no I/O.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from sentinel.model import AlertState, JobKey, RuleStatus, Sample, Transition
+from sentinel.rules.batch import Frame, Node, compile_batch
 from sentinel.rules.functions import BoolFn
 from sentinel.rules.grouping import AlertGroup
 from sentinel.rules.lifecycle import Machine, Timing
@@ -26,6 +31,7 @@ from sentinel.rules.ruleset import Rule, RuleSet
 from sentinel.state import DEFAULT_CAP, DEFAULT_PASSIVE, JobState, Store
 
 _INACTIVE = AlertState.INACTIVE
+_FIRING = AlertState.FIRING
 _ALERTING = (AlertState.PENDING, AlertState.FIRING)
 _PLAN_CACHE_MAX = 1024
 
@@ -77,6 +83,7 @@ class Engine:
                 self._by_metric.setdefault(m, []).append(p)
         self._timed = [p for p in self._plans if p.rule.expr.uses_time]
         self._cache: dict[tuple[str, ...], tuple[_Plan, ...]] = {}
+        self._batch: dict[int, Node] = {}
 
     def _plan(self, names: tuple[str, ...]) -> tuple[_Plan, ...]:
         plan = self._cache.get(names)
@@ -101,6 +108,79 @@ class Engine:
             ks = self._keys[k] = _Key(js, len(self._plans))
         now = js.newest  # the sample's time, unless it arrived late
         return self._run(ks, self._plan(names), now, sample.step)
+
+    def evaluate_frame(self, key: JobKey, frame: Frame) -> list[tuple[int, Transition]]:
+        """Every sample of ``key`` at once (``replay``): what ``evaluate`` would return for each.
+
+        Returns (sample position in ``frame``, transition) in the order
+        ``evaluate`` would have produced them. Frames of one key must come in
+        time order and a key is fed either by frames or by samples, not both.
+        """
+        k = (key.job, key.rank)
+        ks = self._keys.get(k)
+        if ks is None:
+            ks = self._keys[k] = _Key(JobState(key), len(self._plans))
+        if not len(frame):
+            return []
+        found: list[tuple[int, int, Transition]] = []
+        for plan in self._plans:
+            points = frame.points(sorted(plan.rule.expr.metrics))
+            if len(points):
+                self._walk(ks, plan, frame, points, found)
+        ks.js = frame.state(key, len(frame) - 1, self.store.needs, self.store.cap)
+        found.sort(key=lambda x: (x[0], x[1]))
+        return [(p, t) for p, _, t in found]
+
+    def _walk(
+        self,
+        ks: _Key,
+        plan: _Plan,
+        frame: Frame,
+        points: npt.NDArray[np.int64],
+        found: list[tuple[int, int, Transition]],
+    ) -> None:
+        """Run one rule's machine over its evaluations; skip the stretches that change nothing."""
+        node = self._batch.get(plan.slot)
+        if node is None:
+            node = self._batch[plan.slot] = compile_batch(plan.rule.expr.source, self.store.cap)
+        val, known = node(frame, points)
+        true = known & val.astype(bool)
+        false = known & ~true
+        m = ks.machines[plan.slot]
+        not_false = np.flatnonzero(~false).tolist()
+        if not not_false and m.state is _INACTIVE:
+            return
+        not_true = np.flatnonzero(~true).tolist()
+        truth = true.tolist()
+        knowns = known.tolist()
+        times = frame.times[points].tolist()
+        n = len(truth)
+        timing = plan.timing
+        i = 0 if m.state is not _INACTIVE else not_false[0]
+        while i < n:
+            if m.state is _INACTIVE and knowns[i] and not truth[i]:
+                j = bisect.bisect_right(not_false, i)  # quiet and staying quiet: jump
+                if j == len(not_false):
+                    break
+                i = not_false[j]
+                continue
+            v = truth[i] if knowns[i] else None
+            old = m.update(v, times[i], timing)
+            if old is not None and (old in _ALERTING or m.state in _ALERTING):
+                p = int(points[i])
+                js = frame.state(ks.js.key, p, self.store.needs, self.store.cap)
+                t = self._transition(
+                    plan.rule, _Key(js, 0), m, old, now=times[i], step=js.last_step
+                )
+                found.append((p, plan.slot, t))
+            if m.state is _FIRING and v is True:
+                # Firing and still true: later trues change nothing but the time of evaluation.
+                j = bisect.bisect_right(not_true, i)
+                last = not_true[j] if j < len(not_true) else n
+                m.updated = times[last - 1]
+                i = last
+                continue
+            i += 1
 
     def tick(self, now: float) -> list[Transition]:
         """Evaluate the time rules (``age``, ``absent``) for every known key at ``now``."""

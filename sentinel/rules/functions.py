@@ -177,7 +177,9 @@ def window(name: str, metric: str, span: Span) -> NumFn:
         s = js.series.get(metric)
         if s is None:
             return None
-        w = s.values[bisect.bisect_left(s.times, now - seconds) :]
+        # At most the newest ``cap``: trimming is lazy, so the list may briefly hold more.
+        start = max(bisect.bisect_left(s.times, now - seconds), len(s.values) - s.cap)
+        w = s.values[start:]
         return reduce(w) if len(w) >= k else None
 
     return by_time
@@ -215,7 +217,7 @@ def _count(metric: str, span: Span) -> NumFn:
             return None
         if seconds is None:
             return float(min(n, len(s.values)))
-        return float(len(s.times) - bisect.bisect_left(s.times, now - seconds))
+        return float(min(len(s.times) - bisect.bisect_left(s.times, now - seconds), s.cap))
 
     return f
 
@@ -230,7 +232,10 @@ def _delta(metric: str, span: Span, *, per_second: bool) -> NumFn:
         if s is None:
             return None
         size = len(s.values)
-        first = size - n if seconds is None else bisect.bisect_left(s.times, now - seconds)
+        if seconds is None:
+            first = size - n
+        else:
+            first = max(bisect.bisect_left(s.times, now - seconds), size - s.cap)
         first = max(first, 0)
         if size - first < 2:
             return None

@@ -1,0 +1,544 @@
+"""Batch evaluation: one rule's expression over every sample of a key at once, in NumPy.
+
+``sentinel replay`` knows every sample of a file before it evaluates; going
+rule by rule over columns instead of sample by sample (the daemon's path) is
+what makes it fast. The result is the engine's, sample for sample:
+
+- a rule is evaluated at each sample that carries one of its metrics, at that
+  sample's time; a metric reads its latest value at or before the sample;
+- windows are the last N samples of the metric, or its samples of the last D
+  seconds (at most the store's ``cap`` newest), both ending at the sample;
+- ``None`` (no data), Kleene ``and``/``or``/``not`` and IEEE arithmetic and
+  comparisons as in ``exprnodes``; ``MIN_SAMPLES`` as in ``functions``.
+
+Order statistics, counts, ``changes`` and ``delta``/``rate`` are exact in
+NumPy (sparse tables, cumulative sums, partitions). Functions whose value
+depends on the order of floating-point additions (``avg``, ``stddev``,
+``zscore``, ``increase``) run the engine's own code per sample so that the
+last bit agrees too.
+
+A node is a function ``(frame, positions) -> (values, known)`` over the
+positions (indices into the key's samples) it is asked about; ``and``/``or``
+ask their later operands only about the positions still undecided, so an
+expensive window behind a cheap test is computed where it matters.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from sentinel.model import JobKey
+from sentinel.rules import functions as fn
+from sentinel.rules.duration import Span, parse_duration
+from sentinel.state import JobState, Series, WindowNeed, aggregates
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
+Result = tuple[npt.NDArray[np.float64] | npt.NDArray[np.bool_], B]
+Node = Callable[["Frame", I64], Result]
+
+_MEDIAN_ROWS = 8192  # rows partitioned at once: bounds the copy to rows × window floats
+
+
+class Column:
+    """One metric of one key: where it appears (positions into the key's samples) and its values."""
+
+    __slots__ = ("_cache", "pos", "times", "vals")
+
+    def __init__(self, pos: I64, vals: F64, times: F64) -> None:
+        self.pos = pos
+        self.vals = vals
+        self.times = times
+        self._cache: dict[object, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    def index(self, positions: I64) -> I64:
+        """Per position, the index of this metric's latest sample at or before it (-1: none)."""
+        return np.searchsorted(self.pos, positions, "right") - 1
+
+    def sparse(self, largest: bool, length: int) -> list[F64]:
+        """Range max (or min) tables: level j holds the extreme of ``vals[i : i + 2**j]``."""
+        key = ("max" if largest else "min", "table")
+        levels: list[F64] = self._cache.setdefault(key, [self.vals])  # type: ignore[assignment]
+        pick = np.maximum if largest else np.minimum  # both propagate NaN, as the engine does
+        while (1 << len(levels)) <= length:
+            prev = levels[-1]
+            half = 1 << (len(levels) - 1)
+            levels.append(pick(prev[:-half], prev[half:]) if len(prev) > half else prev[:0])
+        return levels
+
+    def changed(self) -> I64:
+        """``c[i]``: how many of the pairs (0,1) … (i-1,i) differ; NaN → NaN is no change."""
+        c = self._cache.get("changes")
+        if c is None:
+            v = self.vals
+            a, b = v[:-1], v[1:]
+            d = (a != b) & ~(np.isnan(a) & np.isnan(b))
+            c = np.concatenate(([0], np.cumsum(d, dtype=np.int64)))
+            self._cache["changes"] = c
+        return c  # type: ignore[return-value]
+
+    def running(self, kind: str, n: int) -> tuple[F64, I64]:
+        """The engine's sliding aggregate after each sample (value, size), by its own code."""
+        key = ("running", kind, n)
+        hit = self._cache.get(key)
+        if hit is None:
+            a = aggregates.make(kind, n)
+            vals = self.vals.tolist()
+            out = np.empty(len(vals))
+            size = np.empty(len(vals), dtype=np.int64)
+            for j, v in enumerate(vals):
+                a.add(v, vals[j - n] if j >= n else None)
+                out[j] = a.value()
+                size[j] = a.size
+            hit = self._cache[key] = (out, size)
+        return hit  # type: ignore[return-value]
+
+
+class Frame:
+    """Every sample of one key, as columns: what batch expressions read.
+
+    ``times`` and ``steps`` are per sample (times non-decreasing); ``columns``
+    per metric; ``live`` is, per sample, the time of the latest sample at or
+    before it that shows the trainer alive (``-inf``: none) — what ``age()``
+    reads (default: every sample does).
+    """
+
+    def __init__(
+        self,
+        times: F64,
+        steps: I64,
+        columns: Mapping[str, tuple[I64, F64]],
+        *,
+        live: F64 | None = None,
+    ) -> None:
+        self.times = times
+        self.steps = steps
+        self.columns = {
+            m: Column(pos, vals, times[pos]) for m, (pos, vals) in columns.items() if len(pos)
+        }
+        self.live = times if live is None else live
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def points(self, metrics: Sequence[str]) -> I64:
+        """Positions of the samples carrying any of ``metrics``: where a rule is evaluated."""
+        cols = [self.columns[m].pos for m in metrics if m in self.columns]
+        if not cols:
+            return np.empty(0, dtype=np.int64)
+        if len(cols) == 1:
+            return cols[0]
+        return np.unique(np.concatenate(cols))
+
+    def state(self, key: JobKey, p: int, needs: Mapping[str, WindowNeed], cap: int) -> JobState:
+        """What the store would hold for ``key`` right after sample ``p`` (to render a transition).
+
+        Sliding aggregates are refilled from the kept window, so an ``avg``
+        shown in a template may differ from the engine's running one in the
+        last bits.
+        """
+        js = JobState(key)
+        t = float(self.times[p])
+        for name, col in self.columns.items():
+            i = int(np.searchsorted(col.pos, p, "right")) - 1
+            if i < 0:
+                continue
+            js.latest[name] = float(col.vals[i])
+            js.latest_time[name] = float(col.times[i])
+            need = needs.get(name)
+            if need is None:
+                continue
+            start = i + 1 - need.samples
+            if need.seconds:
+                start = min(start, int(np.searchsorted(col.times, t - need.seconds, "left")))
+            start = max(start, i + 1 - cap, 0)
+            s = Series(need.samples, need.seconds, cap)
+            s.times = col.times[start : i + 1].tolist()
+            s.steps = self.steps[col.pos[start : i + 1]].tolist()
+            s.values = col.vals[start : i + 1].tolist()
+            s.resize(need.samples, need.seconds, need.aggregates)
+            js.series[name] = s
+        js.newest = t
+        js.last_time = float(self.live[p])
+        js.last_step = int(self.steps[p])
+        js.count = p + 1
+        return js
+
+
+class FrameBuilder:
+    """Collects samples of one key in time order, then ``build()``s their ``Frame``."""
+
+    def __init__(self, passive: frozenset[str] = frozenset()) -> None:
+        self.passive = passive
+        self.times: list[float] = []
+        self.steps: list[int] = []
+        self.live: list[float] = []
+        self.cols: dict[str, tuple[list[int], list[float]]] = {}
+
+    def add(self, time: float, step: int, metrics: Mapping[str, float]) -> None:
+        n = len(self.times)
+        self.times.append(time)
+        self.steps.append(step)
+        alive = not (self.passive and metrics.keys() <= self.passive)
+        self.live.append(time if alive else (self.live[-1] if self.live else -np.inf))
+        for name, value in metrics.items():
+            col = self.cols.get(name)
+            if col is None:
+                col = self.cols[name] = ([], [])
+            col[0].append(n)
+            col[1].append(value)
+
+    def build(self) -> Frame:
+        columns = {
+            m: (np.array(pos, dtype=np.int64), np.array(vals, dtype=np.float64))
+            for m, (pos, vals) in self.cols.items()
+        }
+        return Frame(
+            np.array(self.times, dtype=np.float64),
+            np.array(self.steps, dtype=np.int64),
+            columns,
+            live=np.array(self.live, dtype=np.float64),
+        )
+
+
+def compile_batch(source: str, cap: int) -> Node:
+    """The batch form of an expression ``compile_expr`` accepted (same text, same meaning)."""
+    flat = source.replace("\r", " ").replace("\n", " ").replace("\t", " ").strip()
+    return _Builder(cap).node(ast.parse(flat, mode="eval").body)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _unknown(n: int) -> Result:
+    return np.full(n, np.nan), np.zeros(n, dtype=bool)
+
+
+def _subset(f: Node, fr: Frame, p: I64, mask: B, bools: bool) -> Result:
+    """``f`` asked only about ``p[mask]``; positions outside are unknown."""
+    n = len(p)
+    if mask.all():
+        return f(fr, p)
+    val: npt.NDArray[np.float64] | npt.NDArray[np.bool_] = (
+        np.zeros(n, dtype=bool) if bools else np.full(n, np.nan)
+    )
+    known = np.zeros(n, dtype=bool)
+    if mask.any():
+        v, k = f(fr, p[mask])
+        val[mask] = v
+        known[mask] = k
+    return val, known
+
+
+def _div(x: F64, y: F64) -> F64:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.divide(x, y)  # IEEE: x/0 is ±inf, 0/0 and nan/0 are nan, as exprnodes._div
+
+
+_ARITH: dict[str, Callable[[F64, F64], F64]] = {
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "/": _div,
+}
+_CMP: dict[type[ast.cmpop], Callable[[F64, F64], B]] = {
+    ast.Lt: np.less,
+    ast.LtE: np.less_equal,
+    ast.Gt: np.greater,
+    ast.GtE: np.greater_equal,
+    ast.Eq: np.equal,
+    ast.NotEq: np.not_equal,
+}
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+
+
+class _Builder:
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+
+    def node(self, n: ast.expr) -> Node:
+        if isinstance(n, ast.BoolOp):
+            parts = [self.node(v) for v in n.values]
+            return _and(parts) if isinstance(n.op, ast.And) else _or(parts)
+        if isinstance(n, ast.UnaryOp):
+            inner = self.node(n.operand)
+            if isinstance(n.op, ast.Not):
+                return _not(inner)
+            if isinstance(n.op, ast.USub):
+                return _negate(inner)
+            return inner
+        if isinstance(n, ast.BinOp):
+            return _arith(_BINOPS[type(n.op)], self.node(n.left), self.node(n.right))
+        if isinstance(n, ast.Compare):
+            ops = [_CMP[type(op)] for op in n.ops]
+            return _compare(ops, [self.node(x) for x in [n.left, *n.comparators]])
+        if isinstance(n, ast.Call):
+            return self.call(n)
+        if isinstance(n, ast.Name):
+            return _metric(n.id)
+        if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)):
+            return _constant(float(n.value))
+        raise ValueError(f"not a checked rule expression: {ast.dump(n)}")
+
+    def call(self, n: ast.Call) -> Node:
+        name = n.func.id  # type: ignore[attr-defined]  # compile_expr checked the call
+        kind = fn.FUNCTIONS[name].kind
+        args = n.args
+        if kind == "scalar":
+            return _scalar(name, self.node(args[0]))
+        if kind == "age":
+            return _age(args[0].id if args else None)  # type: ignore[attr-defined]
+        metric: str = args[0].id  # type: ignore[attr-defined]
+        if kind == "absent":
+            return _absent(metric)
+        w = args[1].value  # type: ignore[attr-defined]
+        span = Span(seconds=parse_duration(w)) if isinstance(w, str) else Span(samples=w)
+        return _window(name, metric, span, self.cap)
+
+
+# -- logic ---------------------------------------------------------------------------------
+
+
+def _and(parts: Sequence[Node]) -> Node:
+    def f(fr: Frame, p: I64) -> Result:
+        n = len(p)
+        false = np.zeros(n, dtype=bool)
+        unknown = np.zeros(n, dtype=bool)
+        for part in parts:
+            v, k = _subset(part, fr, p, ~false, True)
+            false |= k & ~v.astype(bool)
+            unknown |= ~k
+        return ~false, ~unknown | false
+
+    return f
+
+
+def _or(parts: Sequence[Node]) -> Node:
+    def f(fr: Frame, p: I64) -> Result:
+        n = len(p)
+        true = np.zeros(n, dtype=bool)
+        unknown = np.zeros(n, dtype=bool)
+        for part in parts:
+            v, k = _subset(part, fr, p, ~true, True)
+            true |= k & v.astype(bool)
+            unknown |= ~k
+        return true, ~unknown | true
+
+    return f
+
+
+def _not(inner: Node) -> Node:
+    def f(fr: Frame, p: I64) -> Result:
+        v, k = inner(fr, p)
+        return ~v.astype(bool), k
+
+    return f
+
+
+def _negate(inner: Node) -> Node:
+    def f(fr: Frame, p: I64) -> Result:
+        v, k = inner(fr, p)
+        return np.multiply(-1.0, v), k
+
+    return f
+
+
+def _arith(sym: str, a: Node, b: Node) -> Node:
+    op = _ARITH[sym]
+
+    def f(fr: Frame, p: I64) -> Result:
+        x, kx = a(fr, p)
+        y, ky = _subset(b, fr, p, kx, False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return op(x, y), kx & ky  # type: ignore[arg-type]
+
+    return f
+
+
+def _compare(ops: Sequence[Callable[[F64, F64], B]], operands: Sequence[Node]) -> Node:
+    if len(ops) == 1:
+        op = ops[0]
+        a, b = operands
+
+        def one(fr: Frame, p: I64) -> Result:
+            x, kx = a(fr, p)
+            y, ky = _subset(b, fr, p, kx, False)
+            with np.errstate(invalid="ignore"):
+                return op(x, y), kx & ky  # type: ignore[arg-type]
+
+        return one
+
+    def chain(fr: Frame, p: I64) -> Result:
+        values = [g(fr, p) for g in operands]
+        false = np.zeros(len(p), dtype=bool)
+        unknown = np.zeros(len(p), dtype=bool)
+        for op, (x, kx), (y, ky) in zip(ops, values, values[1:], strict=False):
+            both = kx & ky
+            with np.errstate(invalid="ignore"):
+                false |= both & ~op(x, y)  # type: ignore[arg-type]
+            unknown |= ~both
+        return ~false, ~unknown | false
+
+    return chain
+
+
+def _constant(c: float) -> Node:
+    def f(fr: Frame, p: I64) -> Result:
+        return np.full(len(p), c), np.ones(len(p), dtype=bool)
+
+    return f
+
+
+def _metric(name: str) -> Node:
+    def f(fr: Frame, p: I64) -> Result:
+        col = fr.columns.get(name)
+        if col is None:
+            return _unknown(len(p))
+        i = col.index(p)
+        return col.vals[np.maximum(i, 0)], i >= 0
+
+    return f
+
+
+def _scalar(name: str, arg: Node) -> Node:
+    test: Callable[[F64], F64 | B] = (
+        np.abs if name == "abs" else np.isfinite if name == "finite" else np.isnan
+    )
+
+    def f(fr: Frame, p: I64) -> Result:
+        v, k = arg(fr, p)
+        return test(v), k  # type: ignore[arg-type]
+
+    return f
+
+
+def _age(metric: str | None) -> Node:
+    def f(fr: Frame, p: I64) -> Result:
+        now = fr.times[p]
+        if metric is None:
+            last = fr.live[p]
+            return now - last, last > -np.inf
+        col = fr.columns.get(metric)
+        if col is None:
+            return _unknown(len(p))
+        i = col.index(p)
+        return now - col.times[np.maximum(i, 0)], i >= 0
+
+    return f
+
+
+def _absent(metric: str) -> Node:
+    def f(fr: Frame, p: I64) -> Result:
+        col = fr.columns.get(metric)
+        seen = np.zeros(len(p), dtype=bool) if col is None else col.index(p) >= 0
+        return ~seen, np.ones(len(p), dtype=bool)
+
+    return f
+
+
+# -- windows -------------------------------------------------------------------------------
+
+
+def _window(name: str, metric: str, span: Span, cap: int) -> Node:
+    k = fn.FUNCTIONS[name].min_samples
+    n = span.samples or 1
+    seconds = span.seconds
+
+    def f(fr: Frame, p: I64) -> Result:
+        col = fr.columns.get(metric)
+        if col is None:
+            return _unknown(len(p))
+        hi = col.index(p) + 1  # samples of the metric so far
+        seen = hi > 0
+        if seconds is None:
+            lo = np.maximum(hi - n, 0)
+        else:
+            since = np.searchsorted(col.times, fr.times[p] - seconds, "left")
+            lo = np.maximum(since, hi - cap)
+        size = hi - lo
+        if name == "count":
+            return size.astype(np.float64), seen
+        known = seen & (size >= max(k, 1))
+        if name == "rate":
+            last = np.maximum(hi - 1, 0)
+            known &= col.times[last] - col.times[np.minimum(lo, last)] > 0  # else no data
+        val = np.full(len(p), np.nan)
+        if not known.any():
+            return val, known
+        val[known] = _reduce(name, col, lo[known], hi[known], n if seconds is None else 0)
+        return val, known
+
+    return f
+
+
+def _reduce(name: str, col: Column, lo: I64, hi: I64, tracked_n: int) -> F64:
+    """``name`` over ``col.vals[lo:hi]`` for each (lo, hi); every window holds ≥ 1 sample."""
+    if name in ("delta", "rate"):
+        last = hi - 1
+        with np.errstate(invalid="ignore", over="ignore"):
+            d = col.vals[last] - col.vals[lo]
+        if name == "delta":
+            return d
+        with np.errstate(invalid="ignore", over="ignore"):
+            return d / (col.times[last] - col.times[lo])  # callers passed only dt > 0
+    if name in ("max", "min"):
+        levels = col.sparse(name == "max", int((hi - lo).max()))
+        size = hi - lo
+        j = np.frexp(size.astype(np.float64))[1] - 1  # floor(log2(size))
+        pick = np.maximum if name == "max" else np.minimum
+        out = np.empty(len(lo))
+        for level in np.unique(j):
+            sel = j == level
+            t = levels[level]
+            out[sel] = pick(t[lo[sel]], t[hi[sel] - (1 << int(level))])
+        return out
+    if name == "changes":
+        c = col.changed()
+        return (c[hi - 1] - c[lo]).astype(np.float64)
+    if name == "median" and tracked_n:
+        return _median(col, lo, hi, tracked_n)
+    if name == "avg" and tracked_n:
+        run, _ = col.running("avg", tracked_n)
+        return run[hi - 1]
+    reduce = fn.REDUCERS[name]
+    vals = col.vals.tolist()
+    return np.array([reduce(vals[a:b]) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
+
+
+def _median(col: Column, lo: I64, hi: I64, n: int) -> F64:
+    """Median of the last ``n`` values: full windows by partition, the first few one by one."""
+    out = np.empty(len(lo))
+    full = hi - lo == n
+    vals = col.vals
+    if (~full).any():
+        listed = vals.tolist()
+        reduce = fn.REDUCERS["median"]
+        out[~full] = [reduce(listed[a:b]) for a, b in zip(lo[~full], hi[~full], strict=True)]
+    if full.any():
+        starts = lo[full]
+        nan_before = np.concatenate(([0], np.cumsum(np.isnan(vals), dtype=np.int64)))
+        has_nan = nan_before[starts + n] - nan_before[starts] > 0
+        rows = np.lib.stride_tricks.sliding_window_view(vals, n)
+        mid = n // 2
+        kth = [mid] if n % 2 else [mid - 1, mid]
+        res = np.empty(len(starts))
+        for a in range(0, len(starts), _MEDIAN_ROWS):
+            part = np.partition(rows[starts[a : a + _MEDIAN_ROWS]], kth, axis=1)
+            if n % 2:
+                res[a : a + _MEDIAN_ROWS] = part[:, mid]
+            else:
+                res[a : a + _MEDIAN_ROWS] = (part[:, mid - 1] + part[:, mid]) / 2.0
+        res[has_nan] = np.nan
+        out[full] = res
+    return out
+
+
+__all__ = ["Column", "Frame", "FrameBuilder", "Node", "compile_batch"]

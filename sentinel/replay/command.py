@@ -19,6 +19,14 @@ def register(sub: Any) -> None:
     p.add_argument("-r", "--rules", nargs="+", default=[], help="rule files (default: built-in)")
     p.add_argument("-c", "--config", help="take the rule files from this sentinel.yaml")
     p.add_argument("--json", action="store_true", help="one JSON object per transition")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=0,
+        help="processes parsing a large log (default: the CPUs this process may use)",
+    )
+    p.add_argument("--plot", metavar="PNG", help="draw the main metrics and firings (matplotlib)")
     p.set_defaults(func=run)
 
 
@@ -27,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from sentinel.daemon.lifecycle import load_rules
     from sentinel.errors import SentinelError
     from sentinel.model import AlertState
+    from sentinel.replay.columns import Columns, workers
+    from sentinel.replay.plot import Firing, PlotUnavailableError, plot
+    from sentinel.replay.progress import Progress
     from sentinel.replay.timeline import Tally, replay
     from sentinel.rules.ruleset import load_files
 
@@ -45,9 +56,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     tally = Tally()
     out = sys.stdout
+    jobs = args.jobs if args.jobs > 0 else workers()
+    bar = Progress(sys.stderr) if sys.stderr.isatty() else None
+    kept: list[tuple[str, Columns]] | None = [] if args.plot else None
+    firings: list[Firing] = []
     try:
-        for e in replay(paths, rules, tally=tally):
+        for e in replay(paths, rules, tally=tally, jobs=jobs, progress=bar, keep=kept):
             t = e.transition
+            if t.fired:
+                firings.append(Firing(t.step, t.rule))
             if args.json:
                 out.write(json.dumps(e.to_json(), allow_nan=False) + "\n")
                 continue
@@ -63,6 +80,22 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         print(f"replay: {err}", file=sys.stderr)
         return 2
+    finally:
+        if bar is not None:
+            bar.close()
+    if kept is not None:
+        try:
+            panels = plot(Path(args.plot), kept, firings)
+        except PlotUnavailableError as err:
+            print(err, file=sys.stderr)
+            return 2
+        except (OSError, ValueError) as err:
+            print(f"replay: cannot write {args.plot}: {err}", file=sys.stderr)
+            return 2
+        print(
+            f"plotted {panels} metric(s) and {len(firings)} firing(s) to {args.plot}",
+            file=sys.stderr,
+        )
     print(
         f"replayed {tally.records} records from {tally.files} file(s) with "
         f"{len(rules.rules)} rules: {tally.fired} alert(s) fired",

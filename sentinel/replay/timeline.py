@@ -10,15 +10,17 @@ is one job (its name without suffix) and rank (the one the line names, else
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from sentinel.jsonnum import json_number
-from sentinel.model import AlertState, JobKey, Sample, Transition
+from sentinel.model import AlertState, JobKey, Transition
+from sentinel.replay.columns import Columns, read_columns
 from sentinel.rules.engine import Engine
 from sentinel.rules.ruleset import RuleSet
-from sentinel.sources.parse import Parser, read_records
+from sentinel.sources.parse import Parser
 
 
 @dataclass(frozen=True)
@@ -54,28 +56,45 @@ class Tally:
 
 
 def replay(
-    paths: Sequence[Path], rules: RuleSet, *, parser: Parser | None = None, tally: Tally
+    paths: Sequence[Path],
+    rules: RuleSet,
+    *,
+    parser: Parser | None = None,
+    tally: Tally,
+    jobs: int = 1,
+    progress: Callable[[str, int, int], None] | None = None,
+    keep: list[tuple[str, Columns]] | None = None,
 ) -> Iterator[Entry]:
-    """Transitions in file order; a file's open alerts resolve at its end."""
+    """Transitions in file order; a file's open alerts resolve at its end.
+
+    Each file is read whole into columns (``columns``; large logs by ``jobs``
+    processes) and every rule evaluated over them at once
+    (``Engine.evaluate_frame``): the transitions per-sample evaluation gives.
+    ``progress(file, done, total)`` hears the bytes parsed; ``keep``, when
+    given, receives each file's columns (for ``--plot``).
+    """
     engine = Engine(rules)
+    passive = engine.store.passive
     for path in paths:
         tally.files += 1
         job = path.stem or path.name
-        step = 0
-        index = 0
-        keys: set[JobKey] = set()
-        line = 0
-        for line, parsed in read_records(path, parser):
-            index += 1
-            if parsed.step is not None:
-                step = parsed.step
-            key = JobKey(job, parsed.rank or 0)
-            keys.add(key)
-            for t in engine.evaluate(Sample(key, step, float(index), parsed.metrics, "replay")):
-                if t.new is AlertState.FIRING and t.old is not AlertState.FIRING:
-                    tally.fired += 1
-                yield Entry(str(path), line, t)
-        tally.records += index
+        report = None if progress is None else partial(progress, str(path))
+        cols = read_columns(path, parser, jobs=jobs, progress=report)
+        if keep is not None:
+            keep.append((str(path), cols))
+        found: list[tuple[int, Transition]] = []
+        keys: list[JobKey] = []
+        for key, frame, records in cols.frames(job, passive):
+            keys.append(key)
+            found += [(int(records[p]), t) for p, t in engine.evaluate_frame(key, frame)]
+        found.sort(key=lambda x: x[0])  # stable: a record's transitions keep rule order
+        lines = cols.lines.tolist()
+        for record, t in found:
+            if t.new is AlertState.FIRING and t.old is not AlertState.FIRING:
+                tally.fired += 1
+            yield Entry(str(path), lines[record], t)
+        tally.records += len(cols)
+        last = lines[-1] if lines else 0
         for key in sorted(keys):
             for t in engine.drop(key):
-                yield Entry(str(path), line, t)
+                yield Entry(str(path), last, t)

@@ -26,7 +26,7 @@ expensive window behind a cheap test is computed where it matters.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -138,17 +138,29 @@ class Frame:
             return cols[0]
         return np.unique(np.concatenate(cols))
 
-    def state(self, key: JobKey, p: int, needs: Mapping[str, WindowNeed], cap: int) -> JobState:
+    def state(
+        self,
+        key: JobKey,
+        p: int,
+        needs: Mapping[str, WindowNeed],
+        cap: int,
+        names: Iterable[str] | None = None,
+    ) -> JobState:
         """What the store would hold for ``key`` right after sample ``p`` (to render a transition).
 
-        Sliding aggregates are refilled from the kept window, so an ``avg``
-        shown in a template may differ from the engine's running one in the
-        last bits.
+        Windows are kept for the metrics in ``needs`` only, without sliding
+        aggregates: a window function read from this state recomputes over
+        the window (an ``avg`` may then differ from the engine's running one
+        in the last bits). ``names``: only these metrics (default: all).
         """
         js = JobState(key)
         t = float(self.times[p])
-        for name, col in self.columns.items():
-            i = int(np.searchsorted(col.pos, p, "right")) - 1
+        columns = self.columns
+        for name in columns if names is None else names:
+            col = columns.get(name)
+            if col is None:
+                continue
+            i = int(col.pos.searchsorted(p, "right")) - 1
             if i < 0:
                 continue
             js.latest[name] = float(col.vals[i])
@@ -158,13 +170,12 @@ class Frame:
                 continue
             start = i + 1 - need.samples
             if need.seconds:
-                start = min(start, int(np.searchsorted(col.times, t - need.seconds, "left")))
+                start = min(start, int(col.times.searchsorted(t - need.seconds, "left")))
             start = max(start, i + 1 - cap, 0)
             s = Series(need.samples, need.seconds, cap)
             s.times = col.times[start : i + 1].tolist()
             s.steps = self.steps[col.pos[start : i + 1]].tolist()
             s.values = col.vals[start : i + 1].tolist()
-            s.resize(need.samples, need.seconds, need.aggregates)
             js.series[name] = s
         js.newest = t
         js.last_time = float(self.live[p])
@@ -528,14 +539,14 @@ def _median(col: Column, lo: I64, hi: I64, n: int) -> F64:
         has_nan = nan_before[starts + n] - nan_before[starts] > 0
         rows = np.lib.stride_tricks.sliding_window_view(vals, n)
         mid = n // 2
-        kth = [mid] if n % 2 else [mid - 1, mid]
         res = np.empty(len(starts))
         for a in range(0, len(starts), _MEDIAN_ROWS):
-            part = np.partition(rows[starts[a : a + _MEDIAN_ROWS]], kth, axis=1)
+            part = np.partition(rows[starts[a : a + _MEDIAN_ROWS]], mid, axis=1)
             if n % 2:
                 res[a : a + _MEDIAN_ROWS] = part[:, mid]
             else:
-                res[a : a + _MEDIAN_ROWS] = (part[:, mid - 1] + part[:, mid]) / 2.0
+                # Left of ``mid`` lies the lower half: its largest is the other middle value.
+                res[a : a + _MEDIAN_ROWS] = (part[:, :mid].max(axis=1) + part[:, mid]) / 2.0
         res[has_nan] = np.nan
         out[full] = res
     return out

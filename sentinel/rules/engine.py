@@ -168,7 +168,8 @@ class Engine:
             old = m.update(v, times[i], timing)
             if old is not None and (old in _ALERTING or m.state in _ALERTING):
                 p = int(points[i])
-                js = frame.state(ks.js.key, p, self.store.needs, self.store.cap)
+                rule = plan.rule
+                js = frame.state(ks.js.key, p, rule.expr.needs, self.store.cap, rule.shown)
                 t = self._transition(
                     plan.rule, _Key(js, 0), m, old, now=times[i], step=js.last_step
                 )

@@ -9,7 +9,6 @@ told STOPPING=1.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import signal
@@ -29,6 +28,7 @@ from sentinel.actions.notify import make_notifier, urls_from_env
 from sentinel.actions.pager import Pager
 from sentinel.actions.signaller import OsSignaller, Signaller
 from sentinel.config import Config
+from sentinel.config.rulefiles import load_rules, rule_paths
 from sentinel.daemon.owner import Owner, StopDefaults
 from sentinel.daemon.sdnotify import SdNotify
 from sentinel.daemon.waker import FileWaker
@@ -37,7 +37,6 @@ from sentinel.journal import paths as journal_paths
 from sentinel.journal.journal import Journal
 from sentinel.rules.engine import Engine
 from sentinel.rules.problems import RuleFileError
-from sentinel.rules.ruleset import RuleSet, builtin_packs, load_files
 from sentinel.sources.logs import LogSource
 from sentinel.sources.segments import SegmentSource
 from sentinel.wire.rundir import default_run_dir
@@ -45,23 +44,6 @@ from sentinel.wire.rundir import default_run_dir
 log = logging.getLogger("sentinel")
 
 MIN_GAP = 0.01  # seconds between two ticks, however often file events wake us
-
-
-def rule_paths(config: Config) -> list[Path]:
-    """The built-in packs (unless disabled) and the configured files and globs, in order."""
-    out: list[Path] = list(builtin_packs()) if config.builtin_packs else []
-    for pattern in config.rule_files:
-        matches = sorted(glob.glob(pattern))
-        if matches:
-            out.extend(Path(m) for m in matches)
-        elif not glob.has_magic(pattern):
-            out.append(Path(pattern))  # a named file that is missing is an error when loaded
-        # An empty rules.d glob is no error: nothing is dropped there yet.
-    return out
-
-
-def load_rules(config: Config) -> RuleSet:
-    return load_files(rule_paths(config))
 
 
 def make_run_dir(run_dir: Path) -> None:

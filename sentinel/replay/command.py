@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sentinel.config import Config, load_config
-    from sentinel.daemon.lifecycle import load_rules
+    from sentinel.config.rulefiles import load_rules
     from sentinel.errors import SentinelError
     from sentinel.model import AlertState
     from sentinel.replay.columns import Columns, workers

@@ -42,7 +42,7 @@ def check_file(path: Path) -> str:
         raise RuleFileError([Problem(name, 1, 1, f"cannot read: {e}")]) from e
     if _looks_like_config(text):
         from sentinel.config import load_config
-        from sentinel.daemon.lifecycle import load_rules
+        from sentinel.config.rulefiles import load_rules
 
         config = load_config(path)
         ruleset = load_rules(config)  # the rule files it names must be good too

@@ -118,7 +118,8 @@ def test_a_null_job_and_an_empty_rules_glob(tmp_path: Path) -> None:
     import os
     import stat
 
-    from sentinel.daemon.lifecycle import make_run_dir, rule_paths
+    from sentinel.config.rulefiles import rule_paths
+    from sentinel.daemon.lifecycle import make_run_dir
 
     c = load_config(
         _write(

@@ -93,34 +93,64 @@ class _Collector:
 
     def __init__(self) -> None:
         self.lines: list[int] = []
-        self.steps: list[int] = []
-        self.ranks: list[int] = []
-        self.shapes: dict[tuple[str, ...], tuple[list[int], list[tuple[float, ...]]]] = {}
+        self.steps: list[int | None] = []
+        self.ranks: list[int | None] = []
+        # metric names -> (record indices, their values flattened row by row)
+        self.shapes: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
 
     def add_all(self, records: Iterable[tuple[int, Parsed]]) -> None:
-        lines, steps, ranks, shapes = self.lines, self.steps, self.ranks, self.shapes
+        # The per-record cost of replay: locals and bound methods, one dict lookup.
+        add_line, add_step, add_rank = self.lines.append, self.steps.append, self.ranks.append
+        shapes = self.shapes
+        get = shapes.get
+        n = len(self.lines)
         for number, (step, metrics, _, rank) in records:
             shape = tuple(metrics)
-            table = shapes.get(shape)
+            table = get(shape)
             if table is None:
                 table = shapes[shape] = ([], [])
-            table[0].append(len(lines))
-            table[1].append(tuple(metrics.values()))
-            lines.append(number)
-            steps.append(-1 if step is None else step)
-            ranks.append(rank or 0)
+            table[0].append(n)
+            table[1].extend(metrics.values())
+            n += 1
+            add_line(number)
+            add_step(step)
+            add_rank(rank)
+
+    def parse_lines(self, lines: Iterable[str], parse: Parser) -> int:
+        """``add_all`` of what ``parse`` finds in ``lines``, in one loop; returns the line count."""
+        add_line, add_step, add_rank = self.lines.append, self.steps.append, self.ranks.append
+        shapes = self.shapes
+        get = shapes.get
+        n = len(self.lines)
+        count = 0
+        for count, line in enumerate(lines, 1):
+            p = parse(line.rstrip("\r\n"))
+            if p is None:
+                continue
+            step, metrics, _, rank = p
+            shape = tuple(metrics)
+            table = get(shape)
+            if table is None:
+                table = shapes[shape] = ([], [])
+            table[0].append(n)
+            table[1].extend(metrics.values())
+            n += 1
+            add_line(count)
+            add_step(step)
+            add_rank(rank)
+        return count
 
     def columns(self, line_count: int) -> Columns:
         parts: dict[str, list[tuple[I64, F64]]] = {}
-        for shape, (idx, rows) in self.shapes.items():
+        for shape, (idx, flat) in self.shapes.items():
             at = np.array(idx, dtype=np.int64)
-            table = np.array(rows, dtype=np.float64).reshape(len(rows), len(shape))
+            table = np.array(flat, dtype=np.float64).reshape(len(idx), len(shape))
             for j, name in enumerate(shape):
                 parts.setdefault(name, []).append((at, table[:, j]))
         return Columns(
             np.array(self.lines, dtype=np.int64),
-            np.array(self.steps, dtype=np.int64),
-            np.array(self.ranks, dtype=np.int64),
+            np.array([-1 if s is None else s for s in self.steps], dtype=np.int64),
+            np.array([r or 0 for r in self.ranks], dtype=np.int64),
             {name: _merge(p) for name, p in parts.items()},
             line_count,
         )
@@ -138,17 +168,7 @@ def _merge(parts: list[tuple[I64, F64]]) -> tuple[I64, F64]:
 def _parse_lines(lines: Iterable[str], parse: Parser) -> Columns:
     """Every record of ``lines`` (as ``open(newline="")`` yields them), numbered from 1."""
     c = _Collector()
-    count = 0
-
-    def records() -> Iterator[tuple[int, Parsed]]:
-        nonlocal count
-        for count, line in enumerate(lines, 1):
-            p = parse(line.rstrip("\r\n"))
-            if p is not None:
-                yield count, p
-
-    c.add_all(records())
-    return c.columns(count)
+    return c.columns(c.parse_lines(lines, parse))
 
 
 def _piece(path: str, start: int, end: int) -> Columns:

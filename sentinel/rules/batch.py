@@ -530,7 +530,7 @@ def _median(col: Column, lo: I64, hi: I64, n: int) -> F64:
     full = hi - lo == n
     vals = col.vals
     if (~full).any():
-        listed = vals.tolist()
+        listed = vals[:n].tolist()  # windows not yet full are the first n - 1
         reduce = fn.REDUCERS["median"]
         out[~full] = [reduce(listed[a:b]) for a, b in zip(lo[~full], hi[~full], strict=True)]
     if full.any():
@@ -541,7 +541,8 @@ def _median(col: Column, lo: I64, hi: I64, n: int) -> F64:
         mid = n // 2
         res = np.empty(len(starts))
         for a in range(0, len(starts), _MEDIAN_ROWS):
-            part = np.partition(rows[starts[a : a + _MEDIAN_ROWS]], mid, axis=1)
+            part = rows[starts[a : a + _MEDIAN_ROWS]]  # a copy: partitioned in place
+            part.partition(mid, axis=1)
             if n % 2:
                 res[a : a + _MEDIAN_ROWS] = part[:, mid]
             else:

@@ -15,7 +15,6 @@ templates. Pure: no threads, no clock, no I/O.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -144,41 +143,41 @@ class Engine:
         if node is None:
             node = self._batch[plan.slot] = compile_batch(plan.rule.expr.source, self.store.cap)
         val, known = node(frame, points)
-        true = known & val.astype(bool)
-        false = known & ~true
+        # 0: no data, 1: false, 2: true; read one point at a time only where the walk goes.
+        code = known.astype(np.int8) + (known & val.astype(bool))
         m = ks.machines[plan.slot]
-        not_false = np.flatnonzero(~false).tolist()
-        if not not_false and m.state is _INACTIVE:
+        not_false = np.flatnonzero(code != 1)
+        if not len(not_false) and m.state is _INACTIVE:
             return
-        not_true = np.flatnonzero(~true).tolist()
-        truth = true.tolist()
-        knowns = known.tolist()
-        times = frame.times[points].tolist()
-        n = len(truth)
+        not_true: npt.NDArray[np.int64] | None = None
+        times = frame.times[points]
+        n = len(code)
         timing = plan.timing
-        i = 0 if m.state is not _INACTIVE else not_false[0]
+        i = 0 if m.state is not _INACTIVE else int(not_false[0])
         while i < n:
-            if m.state is _INACTIVE and knowns[i] and not truth[i]:
-                j = bisect.bisect_right(not_false, i)  # quiet and staying quiet: jump
+            c = int(code[i])
+            if c == 1 and m.state is _INACTIVE:
+                j = int(not_false.searchsorted(i, "right"))  # quiet and staying quiet: jump
                 if j == len(not_false):
                     break
-                i = not_false[j]
+                i = int(not_false[j])
                 continue
-            v = truth[i] if knowns[i] else None
-            old = m.update(v, times[i], timing)
+            v = None if c == 0 else c == 2
+            now = float(times[i])
+            old = m.update(v, now, timing)
             if old is not None and (old in _ALERTING or m.state in _ALERTING):
                 p = int(points[i])
                 rule = plan.rule
                 js = frame.state(ks.js.key, p, rule.expr.needs, self.store.cap, rule.shown)
-                t = self._transition(
-                    plan.rule, _Key(js, 0), m, old, now=times[i], step=js.last_step
-                )
+                t = self._transition(rule, _Key(js, 0), m, old, now=now, step=js.last_step)
                 found.append((p, plan.slot, t))
             if m.state is _FIRING and v is True:
                 # Firing and still true: later trues change nothing but the time of evaluation.
-                j = bisect.bisect_right(not_true, i)
-                last = not_true[j] if j < len(not_true) else n
-                m.updated = times[last - 1]
+                if not_true is None:
+                    not_true = np.flatnonzero(code != 2)
+                j = int(not_true.searchsorted(i, "right"))
+                last = int(not_true[j]) if j < len(not_true) else n
+                m.updated = float(times[last - 1])
                 i = last
                 continue
             i += 1

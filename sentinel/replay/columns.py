@@ -165,18 +165,13 @@ def _merge(parts: list[tuple[I64, F64]]) -> tuple[I64, F64]:
     return idx[order], vals[order]
 
 
-def _parse_lines(lines: Iterable[str], parse: Parser) -> Columns:
-    """Every record of ``lines`` (as ``open(newline="")`` yields them), numbered from 1."""
-    c = _Collector()
-    return c.columns(c.parse_lines(lines, parse))
-
-
 def _piece(path: str, start: int, end: int) -> Columns:
     """Parse bytes [start, end) of ``path`` (both at line starts)."""
     with open(path, "rb") as f:
         f.seek(start)
         text = f.read(end - start).decode("utf-8", errors="replace")
-    return _parse_lines(io.StringIO(text, newline=""), _PIECE_PARSER)
+    c = _Collector()
+    return c.columns(c.parse_lines(io.StringIO(text, newline=""), _PIECE_PARSER))
 
 
 _PIECE_PARSER: Parser = auto  # set before the pool forks: workers inherit it
@@ -247,31 +242,34 @@ def read_columns(
     """
     global _PIECE_PARSER  # noqa: PLW0603 - the forked workers read it
     size = path.stat().st_size
-    kind = path.suffix.lower()
-    if kind in (".csv", ".json") or jobs <= 1 or size < parallel_from:
-        if kind in (".csv", ".json"):
-            c = _Collector()
-            c.add_all(read_records(path, parser))
-            columns = c.columns(0)
-        else:
-            with path.open(encoding="utf-8", errors="replace", newline="") as f:
-                columns = _parse_lines(f, parser or auto)
+    if path.suffix.lower() in (".csv", ".json"):
+        c = _Collector()
+        c.add_all(read_records(path, parser))
         if progress is not None:
             progress(size, size)
-        return columns
+        return c.columns(0)
+    # Pieces even in one process: Python lists live for one piece only, then NumPy holds it.
     cuts = _cuts(path, size, max(jobs, -(-size // piece_bytes)))
     _PIECE_PARSER = parser or auto
     done = 0
     results: dict[int, Columns] = {}
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = {pool.submit(_piece, str(path), a, b): i for i, (a, b) in enumerate(cuts)}
-        for fut in as_completed(futures):
-            i = futures[fut]
-            results[i] = fut.result()
-            done += cuts[i][1] - cuts[i][0]
+    if jobs <= 1 or size < parallel_from:
+        for i, (a, b) in enumerate(cuts):
+            results[i] = _piece(str(path), a, b)
+            done += b - a
             if progress is not None:
                 progress(done, size)
-    return _join([results[i] for i in range(len(cuts))])
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = {pool.submit(_piece, str(path), a, b): i for i, (a, b) in enumerate(cuts)}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                results[i] = fut.result()
+                done += cuts[i][1] - cuts[i][0]
+                if progress is not None:
+                    progress(done, size)
+    pieces = [results[i] for i in range(len(cuts))]
+    return pieces[0] if len(pieces) == 1 else _join(pieces)
 
 
 __all__ = ["Columns", "read_columns", "workers"]

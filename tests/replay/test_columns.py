@@ -139,3 +139,36 @@ def test_plot_draws_the_metrics_and_marks_the_firings(tmp_path: Path) -> None:
     # the firing is a vertical red line across the panel: some column is mostly red
     red = (img[..., 0] > 180) & (img[..., 0] - img[..., 1] > 70) & (img[..., 0] - img[..., 2] > 70)
     assert red.sum(axis=0).max() > 0.5 * img.shape[0]
+
+
+def test_a_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    log = mixed_log(tmp_path / "train.log", 3_000)
+    cmd = [sys.executable, "-m", "sentinel.cli", "replay", str(log)]
+    plain = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert "\r" not in plain.stderr and "MB" not in plain.stderr
+    leader, follower = pty.openpty()
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=follower, check=False)
+        os.close(follower)
+        follower = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    text = seen.decode(errors="replace")
+    assert p.returncode == plain.returncode
+    assert f"{log.name} [{'#' * 30}] 100%" in text  # the bar reached the end
+    assert "\x1b[2K" in text  # and was cleared before the summary
+    assert "replayed" in text.split("\x1b[2K")[-1]

@@ -35,6 +35,7 @@ from sentinel.daemon.waker import FileWaker
 from sentinel.exporter.server import MetricsServer
 from sentinel.journal import paths as journal_paths
 from sentinel.journal.journal import Journal
+from sentinel.model import AlertState
 from sentinel.rules.engine import Engine
 from sentinel.rules.problems import RuleFileError
 from sentinel.sources.logs import LogSource
@@ -154,7 +155,18 @@ class Daemon:
             log.info("restored %d alert(s) already paged", n)
         # Alert states are what the running daemon believes; a new one starts afresh
         # (its engine re-reads the rings), so stale rows of a finished job do not linger.
-        self.journal.save_alert_states([], replace=True)
+        # Alerts fired from log lines are the exception: those lines are not read again,
+        # so the engine takes their state back and the next line can resolve them.
+        kept = [
+            a
+            for a in self.journal.load_alert_states()
+            if a.extra.get("source") == "log"
+            and a.state is AlertState.FIRING
+            and self.owner.engine.restore(a.rule, a.key, a.state, a.active_since)
+        ]
+        self.journal.save_alert_states(kept, replace=True)
+        if kept:
+            log.info("restored %d firing alert(s) of log sources", len(kept))
         if self.logs is not None:
             self.logs.restore_state(self.journal.get_state("logs"))
         saved_exec = self.journal.get_state("exec")

@@ -236,6 +236,8 @@ class Owner:
                             t.key,
                             t.new if t.new in _ALERTING else AlertState.INACTIVE,
                             t.active_since,
+                            # A log is not read again after a restart: its alerts are restored.
+                            {"source": "log"} if t.key in self._log_keys else {},
                         )
                         for t in transitions
                     )

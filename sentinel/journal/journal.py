@@ -324,9 +324,10 @@ class Journal:
         whole state with ``replace=True`` (which first forgets every row).
         """
         now = clock.wall()
+        # The last row of a key wins: one tick may fire and resolve the same alert.
+        last = {(r.rule, r.key.job, r.key.rank): r for r in rows}
         keep, drop = [], []
-        for r in rows:
-            where = (r.rule, r.key.job, r.key.rank)
+        for where, r in last.items():
             if r.state is AlertState.INACTIVE:
                 drop.append(where)
             else:

@@ -311,6 +311,27 @@ class Engine:
         self.store.resize(rules.needs)
         self._install(rules)
 
+    def restore(
+        self, rule: str, key: JobKey, state: AlertState, active_since: float | None
+    ) -> bool:
+        """Put back a state a previous daemon saved (a restart); False if no such rule.
+
+        The key's store starts empty; the next evaluation goes on from ``state``
+        (a restored FIRING alert resolves on the next false result).
+        """
+        plan = next((p for p in self._plans if p.rule.name == rule), None)
+        if plan is None:
+            return False
+        k = (key.job, key.rank)
+        ks = self._keys.get(k)
+        if ks is None:
+            ks = self._keys[k] = _Key(self.store.ensure(key), len(self._plans))
+        m = ks.machines[plan.slot]
+        m.state = state
+        m.active_since = active_since
+        m.updated = active_since
+        return True
+
     def drop(self, key: JobKey) -> list[Transition]:
         """Forget ``key`` (the job is gone); its pending and firing alerts resolve."""
         ks = self._keys.pop((key.job, key.rank), None)

@@ -114,6 +114,14 @@ class Store:
     def get(self, key: JobKey) -> JobState | None:
         return self._jobs.get((key.job, key.rank))
 
+    def ensure(self, key: JobKey) -> JobState:
+        """The state of ``key``, created empty if unknown."""
+        k = (key.job, key.rank)
+        js = self._jobs.get(k)
+        if js is None:
+            js = self._jobs[k] = JobState(key)
+        return js
+
     def keys(self) -> list[JobKey]:
         return [js.key for js in self._jobs.values()]
 

@@ -24,13 +24,11 @@ the rotated file's unread tail must be read after the restart, then the new
 file. At the end the daemon is stopped gracefully and the journal read
 (read-only, plain SQL).
 
-Known bug, kept out of the first test on purpose: a restarted daemon does
-not know which alerts its predecessor had firing from log lines (the engine
-starts empty), so if a kill lands right after a commit whose last line was a
-high one, the next line resolves nothing. The writer never leaves a high line
-as the last complete line of a burst, so the first test does not depend on
-it (short of a poll seeing only part of a write, ending just there, and a
-kill before the next poll); the second test reproduces it (strict xfail).
+A log line is not read again after a restart, so an alert it fired must be
+taken back by the new daemon (the journal's alert states, marked as coming
+from a log) for the next line to resolve it. The second test kills the
+daemon right after it committed a firing from the last line on disk and
+checks the first line after the restart resolves it.
 
 Shown to fail (in a scratch copy) when the offsets are not saved, when the
 saved offset skips a half-read line, and when they are saved in a
@@ -327,12 +325,6 @@ def test_kill_9_restarts_and_a_rotation_lose_no_line_and_repeat_none(
     check_exactly_once(d.events(), highs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a restarted daemon forgets alerts fired from log lines: Daemon._restore clears "
-    "the saved alert states and the engine starts empty, so the line after the kill "
-    "resolves nothing (reported; remove this mark when fixed)",
-)
 def test_an_alert_fired_just_before_a_kill_resolves_after_the_restart(
     tmp_path: Path, daemons: list[Daemon]
 ) -> None:

@@ -151,6 +151,20 @@ def test_alert_states_upsert_delete_inactive_replace_and_survive_reopen(tmp_path
         assert j.load_alert_states() == [SavedAlert("Spike", K1, AlertState.FIRING, T0)]
 
 
+def test_the_last_state_of_an_alert_in_one_save_wins(tmp_path: Path) -> None:
+    # One tick may fire and resolve an alert (and fire it again): the row is the last state.
+    with Journal.open(tmp_path / "journal.db") as j:
+        j.save_alert_states(
+            [
+                SavedAlert("Spike", K0, AlertState.FIRING, T0),
+                SavedAlert("Spike", K0, AlertState.INACTIVE),
+                SavedAlert("Spike", K1, AlertState.INACTIVE),
+                SavedAlert("Spike", K1, AlertState.FIRING, T0 + 5),
+            ]
+        )
+        assert j.load_alert_states() == [SavedAlert("Spike", K1, AlertState.FIRING, T0 + 5)]
+
+
 def test_key_value_state(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     with Journal.open(path) as j:

@@ -165,6 +165,8 @@ class Daemon:
             and self.owner.engine.restore(a.rule, a.key, a.state, a.active_since)
         ]
         self.journal.save_alert_states(kept, replace=True)
+        for a in kept:
+            self.owner.note_log_key(a.key, clock.wall())
         if kept:
             log.info("restored %d firing alert(s) of log sources", len(kept))
         if self.logs is not None:

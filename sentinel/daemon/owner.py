@@ -78,7 +78,8 @@ class Owner:
     ) -> None:
         self.source = source
         self.logs = logs
-        self._log_keys: set[JobKey] = set()
+        # Keys fed by log lines -> when their last line was read.
+        self._log_keys: dict[JobKey, float] = {}
         self.engine = engine
         self.pager = pager
         self.execs = execs
@@ -147,7 +148,8 @@ class Owner:
         logged = self.logs.poll(now) if self.logs is not None else []
         if logged:
             samples.extend(logged)
-            self._log_keys.update(s.key for s in logged)
+            self._log_keys.update((s.key, now) for s in logged)
+        dropped.extend(self._silent_logs(now))
         for s in samples:
             transitions.extend(self.engine.evaluate(s))
         transitions.extend(self.engine.tick(now))
@@ -164,6 +166,19 @@ class Owner:
             self.state_dirty = False
             self._journal(transitions)
         self._publish(now, samples, lag, monotonic_cost)
+
+    def note_log_key(self, key: JobKey, now: float) -> None:
+        """A key known to come from a log (an alert restored after a restart)."""
+        self._log_keys.setdefault(key, now)
+
+    def _silent_logs(self, now: float) -> list[JobKey]:
+        # A log alone cannot tell a finished run from a hung one: after ``forget_after``
+        # of silence its job is forgotten like a finished segment, its alerts resolved.
+        limit = now - self.source.forget_after
+        gone = [k for k, t in self._log_keys.items() if t < limit and self.source.find(k) is None]
+        for k in gone:
+            del self._log_keys[k]
+        return gone
 
     def _on_event(self, ev: Event) -> tuple[list[Sample], JobKey | None]:
         log.info("segment %s: %s %s", ev.kind, ev.key or ev.path, ev.detail)

@@ -3,16 +3,18 @@
 Prints one line per test (``ok`` / ``FAIL``) and, for a failure, a diff of
 expected (``-``) against got (``+``) with the alert's state timeline. Exit 1
 when a test fails or a file does not load (problems as ``file:line:column``).
-A directory stands for the ``*.yaml`` files in it.
+A directory stands for the test files under it, at any depth (``*.yaml`` /
+``*.yml`` with a top-level ``tests:`` key), so ``sentinel test rules/`` runs
+every pack's tests and skips the packs themselves.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
-from sentinel.rules.check_command import expand
 from sentinel.rules.problems import RuleFileError
 from sentinel.rules.ruletest import load_test_file, run_case
 
@@ -23,10 +25,34 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def test_files(paths: list[str]) -> list[Path]:
+    """Named files as they are; directories searched for test files (module docstring)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            out.append(p)
+            continue
+        found = sorted([*p.rglob("*.yaml"), *p.rglob("*.yml")])
+        out.extend(f for f in found if _is_test_file(f))
+    return out
+
+
+def _is_test_file(path: Path) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return True  # let the loader report it
+    return any(line.startswith("tests:") for line in text.splitlines())
+
+
 def run(args: argparse.Namespace) -> int:
     passed = failed = 0
     broken = False
-    for path in expand(args.files):
+    paths = test_files(args.files)
+    if not paths:
+        print(f"no rule test files in {' '.join(args.files)}", file=sys.stderr)
+        return 1
+    for path in paths:
         try:
             suite = load_test_file(path)
         except RuleFileError as e:

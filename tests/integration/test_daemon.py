@@ -330,3 +330,36 @@ def test_a_log_file_is_followed_and_its_nan_paged(
     page = next(p for p in endpoint.received() if "NanLoss" in str(p["title"]))
     assert "exp7" in str(page["message"]) and "step:   6" in str(page["message"])
     assert d.stop() == 0
+
+
+def test_a_quiet_log_job_is_forgotten_and_its_alert_resolves(
+    tmp_path: Path, endpoint: Endpoint, procs: list[Any]
+) -> None:
+    # A log cannot tell a finished run from a hung one: no HungTrainer, but after
+    # forget_after of silence the job is dropped and what it left firing resolves.
+    log = tmp_path / "exp9" / "train.log"
+    log.parent.mkdir()
+    log.write_text("".join(f"iter {i}: loss 2.5, time 9.0ms, mfu 40.0%\n" for i in range(3)))
+    rules = tmp_path / "high.yaml"
+    rules.write_text(
+        "groups:\n  - name: g\n    rules:\n      - alert: LossHigh\n        expr: loss > 100\n"
+        "        labels: {severity: warning}\n        actions: [notify]\n"
+    )
+    d = Daemon(
+        tmp_path,
+        _port(endpoint),
+        f"logs: [{{path: {log}, from: start}}]\nforget_after: 2s\nbuiltin_packs: false\n"
+        f"rules: [{rules}]\n",
+    )
+    procs.append(d)
+    d.start()
+    with log.open("a") as f:
+        f.write("iter 3: loss 1000.0, time 9.0ms, mfu 40.0%\n")
+
+    def pages() -> list[str]:
+        return [x for x in titles(endpoint) if "LossHigh" in x]
+
+    eventually(lambda: len(pages()) >= 2, timeout=60)
+    assert "FIRING" in pages()[0] and "RESOLVED" in pages()[1]
+    assert 'sentinel_train_loss{job="exp9"' not in d.metrics()  # forgotten
+    assert d.stop() == 0

@@ -60,7 +60,20 @@ def test_check_accepts_the_shipped_packs_and_their_tests(
 def test_test_command_passes_the_shipped_tests(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["test", str(ROOT / "rules" / "tests")]) == 0
     out, _ = capsys.readouterr()
-    assert out.splitlines()[-1].endswith("passed, 0 failed")
+    summary = out.splitlines()[-1]
+    assert summary.endswith("passed, 0 failed")
+    # the packs' directory stands for the tests under it; the packs themselves are skipped
+    assert main(["test", str(ROOT / "rules")]) == 0
+    out, _ = capsys.readouterr()
+    assert out.splitlines()[-1] == summary
+
+
+def test_test_command_on_a_directory_without_tests_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "r.yaml").write_text(GOOD)
+    assert main(["test", str(tmp_path)]) == 1
+    assert "no rule test files" in capsys.readouterr().err
 
 
 def test_test_command_fails_with_a_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -58,7 +58,9 @@ class Config:
     logs: tuple[LogSpec, ...] = ()
 
 
-_KEYS = (
+# The top-level keys of a config file. ``sentinel check`` tells a config from a
+# rule file by them, so a key added here is recognised there too.
+KEYS = (
     "logs",
     "run_dir",
     "tick",
@@ -119,7 +121,7 @@ def load_config(path: str | Path) -> Config:
     if root is None or (isinstance(root, ScalarNode) and root.tag == NULL_TAG):
         problems.raise_if_any()
         return Config(source=str(path))
-    f = fields(root, problems, what="config", allowed=_KEYS)
+    f = fields(root, problems, what="config", allowed=KEYS)
     values: dict[str, object] = {"source": str(path)}
     if f:
         for key, fld in f.items():

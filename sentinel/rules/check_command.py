@@ -46,26 +46,32 @@ def check_file(path: Path) -> str:
 
         config = load_config(path)
         ruleset = load_rules(config)  # the rule files it names must be good too
-        return (
-            f"{name}: OK, a config with {len(ruleset.rules)} rules from {len(ruleset.files)} files"
-        )
+        counted = plural(len(ruleset.rules), "rule"), plural(len(ruleset.files), "file")
+        return f"{name}: OK, a config with {counted[0]} from {counted[1]}"
     if _looks_like_tests(text):
         from sentinel.rules.ruletest import load_test_file
 
         suite = load_test_file(path)
-        return f"{name}: OK, {len(suite.cases)} rule tests"
+        return f"{name}: OK, {plural(len(suite.cases), 'rule test')}"
     rules = compile_rules(text, name)
     groups = len({r.group for r in rules})
-    return f"{name}: OK, {len(rules)} rules in {groups} groups"
-
-
-_CONFIG_KEYS = ("run_dir:", "tick:", "rules:", "builtin_packs:", "exporter:", "notify:", "stop:")
+    return f"{name}: OK, {plural(len(rules), 'rule')} in {plural(groups, 'group')}"
 
 
 def _looks_like_config(text: str) -> bool:
-    return not any(line.startswith("groups:") for line in text.splitlines()) and any(
-        line.startswith(_CONFIG_KEYS) for line in text.splitlines()
+    """No ``groups:`` and a top-level key of the config loader (any of them)."""
+    from sentinel.config.loader import KEYS
+
+    starts = tuple(f"{k}:" for k in KEYS)
+    lines = text.splitlines()
+    return not any(line.startswith("groups:") for line in lines) and any(
+        line.startswith(starts) for line in lines
     )
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 rule``, ``2 rules``, ``0 rules``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _looks_like_tests(text: str) -> bool:
@@ -81,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             failed = True
             for problem in e.problems:
                 print(problem, file=sys.stderr)
-            print(f"{path}: FAILED, {len(e.problems)} problems", file=sys.stderr)
+            print(f"{path}: FAILED, {plural(len(e.problems), 'problem')}", file=sys.stderr)
         else:
             print(summary)
     return 1 if failed else 0

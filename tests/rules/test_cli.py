@@ -30,8 +30,55 @@ def test_check_accepts_good_files_with_a_summary(
     good.write_text(GOOD)
     assert main(["check", str(good)]) == 0
     out, err = capsys.readouterr()
-    assert out == f"{good}: OK, 1 rules in 1 groups\n"
+    assert out == f"{good}: OK, 1 rule in 1 group\n"
     assert err == ""
+
+
+def test_check_counts_in_plural_only_when_more_than_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two = tmp_path / "two.yaml"
+    two.write_text(GOOD + "      - alert: Also\n        expr: loss > 20\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("loss > 10", "loss > > 10"))
+    assert main(["check", str(two), str(bad)]) == 1
+    out, err = capsys.readouterr()
+    assert out == f"{two}: OK, 2 rules in 1 group\n"
+    assert err.splitlines()[-1] == f"{bad}: FAILED, 1 problem"
+
+
+# One line per top-level key of the config loader: each alone makes a config.
+CONFIG_LINES = {
+    "logs": "logs: []",
+    "run_dir": "run_dir: run",
+    "tick": "tick: 100ms",
+    "rules": "rules: []",
+    "builtin_packs": "builtin_packs: false",
+    "exporter": "exporter: false",
+    "notify": "notify: {repeat: 1h}",
+    "stop": "stop: {grace: 10s}",
+    "journal": "journal: journal.db",
+    "dry_run": "dry_run: true",
+    "forget_after": "forget_after: 5m",
+}
+
+
+def test_every_config_key_has_a_line_here() -> None:
+    from sentinel.config.loader import KEYS
+
+    assert set(CONFIG_LINES) == set(KEYS)
+
+
+@pytest.mark.parametrize("key", sorted(CONFIG_LINES))
+def test_check_tells_a_config_by_any_of_its_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    config = tmp_path / "sentinel.yaml"
+    config.write_text(f"# only {key}\n{CONFIG_LINES[key]}\n")
+    assert main(["check", str(config)]) == 0, capsys.readouterr().err
+    out, _ = capsys.readouterr()
+    assert out.startswith(f"{config}: OK, a config with ")
+    assert out.rstrip().endswith(" files") or out.rstrip().endswith(" file")
 
 
 def test_check_reports_every_problem_of_every_file(

@@ -6,6 +6,8 @@
     ├── RuleFileError               (rules.problems) a rule, test or config file, with
     │                               every problem at file:line:column
     ├── JournalError                (journal.records) the journal cannot be opened or written
+    ├── StartError                  the daemon cannot get what it needs to run (the
+    │                               exporter's address is taken)
     └── StopRequested               raised into training by ``Publisher(on_stop="raise")``
 
 User mistakes at the hook (a non-numeric value, a bad metric name) are the
@@ -26,6 +28,10 @@ class SegmentError(SentinelError):
 
 class SegmentFormatError(SegmentError):
     """The file is not a segment this version can read; the message says what was found."""
+
+
+class StartError(SentinelError):
+    """``sentinel run`` cannot start: the message says what it could not get, and why."""
 
 
 class StopRequested(SentinelError):  # noqa: N818 - the public name users catch

@@ -32,6 +32,7 @@ from sentinel.config.rulefiles import load_rules, rule_paths
 from sentinel.daemon.owner import Owner, StopDefaults
 from sentinel.daemon.sdnotify import SdNotify
 from sentinel.daemon.waker import FileWaker
+from sentinel.errors import StartError
 from sentinel.exporter.server import MetricsServer
 from sentinel.journal import paths as journal_paths
 from sentinel.journal.journal import Journal
@@ -199,12 +200,17 @@ class Daemon:
 
     # -- the loop ------------------------------------------------------------------------
     def start_exporter(self) -> None:
+        """Listen on the configured address; ``StartError`` if it cannot (a port in use)."""
         exp = self.config.exporter
         if exp.enabled:
             from sentinel.exporter.server import start
 
-            self.server = start(lambda: self.owner.view, port=exp.port, addr=exp.host)
-            log.info("exporting metrics on http://%s:%d/metrics", exp.host, exp.port)
+            where = f"[{exp.host}]:{exp.port}" if ":" in exp.host else f"{exp.host}:{exp.port}"
+            try:
+                self.server = start(lambda: self.owner.view, port=exp.port, addr=exp.host)
+            except OSError as e:  # EADDRINUSE, EACCES (a port below 1024), a bad address
+                raise StartError(f"exporter cannot listen on {where}: {e.strerror or e}") from e
+            log.info("exporting metrics on http://%s/metrics", where)
 
     def reload(self) -> bool:
         self.sd.reloading(int(clock.monotonic() * 1e6))
@@ -221,8 +227,23 @@ class Daemon:
         return True
 
     def run(self, *, until: threading.Event | None = None) -> int:
+        """The owner loop until a stop signal (or ``until``); 0, or 2 if it cannot start.
+
+        Whatever happens, ``shutdown`` runs: the journal is closed, systemd told STOPPING=1.
+        """
+        try:
+            try:
+                self.start_exporter()
+            except StartError as e:
+                log.error("cannot start: %s", e)
+                return 2
+            self._loop(until)
+        finally:
+            self.shutdown()
+        return 0
+
+    def _loop(self, until: threading.Event | None) -> None:
         tick = self.config.tick
-        self.start_exporter()
         self.sd.ready(f"watching {self.run_dir} with {len(self.rules.rules)} rules")
         log.info(
             "sentinel watching %s with %d rules (%s); notifications: %s%s",
@@ -237,38 +258,34 @@ class Daemon:
         next_rule_check = 0.0
         last_cost = 0.0
         last_start = -MIN_GAP
-        try:
-            while not self.flags.stop and not (until is not None and until.is_set()):
+        while not self.flags.stop and not (until is not None and until.is_set()):
+            start = clock.monotonic()
+            if start - last_start < MIN_GAP:
+                # A log written hundreds of times a second would wake us on every
+                # write; tick at most every MIN_GAP.
+                time.sleep(MIN_GAP - (start - last_start))
                 start = clock.monotonic()
-                if start - last_start < MIN_GAP:
-                    # A log written hundreds of times a second would wake us on every
-                    # write; tick at most every MIN_GAP.
-                    time.sleep(MIN_GAP - (start - last_start))
-                    start = clock.monotonic()
-                last_start = start
-                lag = max(0.0, start - next_due)
-                self.owner.tick(clock.wall(), lag=lag, monotonic_cost=last_cost)
-                last_cost = clock.monotonic() - start
-                if self.sd.watchdog_interval is not None and start >= next_watchdog:
-                    self.sd.watchdog()
-                    next_watchdog = start + self.sd.watchdog_interval
-                if start >= next_rule_check:
-                    next_rule_check = start + 1.0
-                    if self._mtimes() != self._rule_mtimes:
-                        log.info("rule files changed; reloading")
-                        self.reload()
-                if self.flags.reload:
-                    self.flags.reload = False
-                    log.info("SIGHUP: reloading rules")
+            last_start = start
+            lag = max(0.0, start - next_due)
+            self.owner.tick(clock.wall(), lag=lag, monotonic_cost=last_cost)
+            last_cost = clock.monotonic() - start
+            if self.sd.watchdog_interval is not None and start >= next_watchdog:
+                self.sd.watchdog()
+                next_watchdog = start + self.sd.watchdog_interval
+            if start >= next_rule_check:
+                next_rule_check = start + 1.0
+                if self._mtimes() != self._rule_mtimes:
+                    log.info("rule files changed; reloading")
                     self.reload()
-                if start >= next_due:
-                    # Only a scheduled tick moves the schedule; an early wake (a file
-                    # event) must not push the next scheduled tick back.
-                    next_due = max(next_due + tick, clock.monotonic())
-                self.waker.wait(max(0.0, next_due - clock.monotonic()))
-        finally:
-            self.shutdown()
-        return 0
+            if self.flags.reload:
+                self.flags.reload = False
+                log.info("SIGHUP: reloading rules")
+                self.reload()
+            if start >= next_due:
+                # Only a scheduled tick moves the schedule; an early wake (a file
+                # event) must not push the next scheduled tick back.
+                next_due = max(next_due + tick, clock.monotonic())
+            self.waker.wait(max(0.0, next_due - clock.monotonic()))
 
     def shutdown(self) -> None:
         self.sd.stopping()

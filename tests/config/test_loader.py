@@ -90,7 +90,7 @@ def test_sentinel_check_reads_a_config_and_the_rules_it_names(
     assert f"{bad}:5:19: expr: syntax error" in capsys.readouterr().err
     bad.write_text("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: x > 1\n")
     assert main(["check", str(cfg)]) == 0
-    assert "a config with 1 rules from 1 files" in capsys.readouterr().out
+    assert "a config with 1 rule from 1 file" in capsys.readouterr().out
 
 
 def test_log_sources(tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ delivery, with its retries, happens on the outbox's workers.
 Semantics, per (rule, job): one FIRING page when the first rank fires,
 listing every rank that fired in the same batch; a rank joining later does
 not page; a REPEAT page every ``repeat`` seconds while it fires (default
-4 h; per rule ``{notify: {repeat: 1h}}``; 0 or ``never`` turns it off); one
-RESOLVED page when its last rank stops firing. Only transitions whose rule
-lists the ``notify`` action are considered.
+4 h; per rule ``{notify: {repeat: 1h}}``; ``0s`` or ``never`` turns it off,
+in the config as in a rule); one RESOLVED page when its last rank stops
+firing, unless the rule says ``{notify: {resolved: false}}``. Only
+transitions whose rule lists the ``notify`` action are considered.
 
 Threads: ``submit``, ``tick``, ``reconcile``, ``set_policies`` and the state
 export/restore belong to the owner thread (the alert book is not locked);
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sentinel import clock
-from sentinel.actions.alerts import AlertBook, AlertKey, Due
+from sentinel.actions.alerts import AlertBook, AlertKey, Due, PageKind
 from sentinel.actions.delivery import DeliveryRecord, NotifyStats, Outbox, RetryPolicy
 from sentinel.actions.message import render
 from sentinel.actions.notify import Notifier
@@ -44,24 +45,26 @@ ACTION = "notify"
 
 @dataclass(frozen=True)
 class NotifyPolicy:
-    """A rule's notify options. ``repeat=None``: never repeat."""
+    """A rule's notify options. ``repeat=None`` (or 0): never repeat; ``resolved``: page the end."""
 
     repeat: float | None = DEFAULT_REPEAT
+    resolved: bool = True
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> NotifyPolicy:
         """From a rule's ``{notify: {...}}`` mapping; unknown keys are a ValueError."""
         options = options or {}
-        unknown = set(options) - {"repeat"}
+        unknown = set(options) - {"repeat", "resolved"}
         if unknown:
             raise ValueError(f"unknown notify option(s): {', '.join(sorted(unknown))}")
+        resolved = bool(options.get("resolved", True))
         if "repeat" not in options:
-            return cls()
+            return cls(resolved=resolved)
         raw = options["repeat"]
         if raw in (None, "never", "off", False):
-            return cls(repeat=None)
+            return cls(repeat=None, resolved=resolved)
         seconds = parse_duration(raw)
-        return cls(repeat=seconds or None)
+        return cls(repeat=seconds or None, resolved=resolved)
 
 
 class Pager:
@@ -154,13 +157,18 @@ class Pager:
 
     def _post(self, dues: list[Due], now: float) -> None:
         for due in dues:
+            if due.kind is PageKind.RESOLVED and not self._policy(due.alert.rule).resolved:
+                continue  # {notify: {resolved: false}}: the alert closes without a page
             page = render(due, self.host, now)
             with self._lock:
                 self._pages[due.kind.value] += 1
             self._outbox.post(page)
 
+    def _policy(self, rule: str) -> NotifyPolicy:
+        return self._policies.get(rule, self.default)
+
     def _repeat_for(self, rule: str) -> float | None:
-        return self._policies.get(rule, self.default).repeat
+        return self._policy(rule).repeat
 
     def _delivered(self, serial: int) -> None:
         with self._lock:  # a worker thread: the book belongs to the owner, so only note it

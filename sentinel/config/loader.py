@@ -31,13 +31,13 @@ class ExporterConfig:
 @dataclass(frozen=True)
 class NotifyConfig:
     urls: tuple[str, ...] = ()
-    repeat: float = 4 * 3600.0
+    repeat: float = 4 * 3600.0  # 0: never repeat (written 0s or never)
 
 
 @dataclass(frozen=True)
 class StopConfig:
-    grace: float = 60.0
-    kill_after: float | None = None
+    grace: float = 60.0  # 0: SIGTERM with the stop word
+    kill_after: float | None = None  # None: never SIGKILL
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class Config:
     """Everything ``sentinel run`` needs; defaults are the zero-config daemon."""
 
     source: str = "<defaults>"
-    run_dir: Path | None = None  # None: $SENTINEL_RUN_DIR or /dev/shm/sentinel
+    run_dir: Path | None = None  # None: $SENTINEL_RUN_DIR or /dev/shm/sentinel; relative
+    # paths (run_dir, rules, journal, logs) are relative to the config file
     tick: float = 0.05
     rule_files: tuple[str, ...] = ()  # files or globs, relative to the config file
     builtin_packs: bool = True
@@ -126,12 +127,9 @@ def load_config(path: str | Path) -> Config:
     if f:
         for key, fld in f.items():
             v = fld.value
-            if key == "run_dir":
+            if key in ("run_dir", "journal"):
                 s = string(v, problems, what=key)
-                values[key] = Path(s) if s else None
-            elif key == "journal":
-                s = string(v, problems, what=key)
-                values[key] = (path.parent / s) if s else None
+                values[key] = (path.parent / s) if s else None  # an absolute s stays as it is
             elif key in ("tick", "forget_after"):
                 values[key] = _duration(v, problems, key)
             elif key in ("builtin_packs", "dry_run"):
@@ -167,7 +165,10 @@ def _notify(node: Node, problems: Problems) -> NotifyConfig | None:
         items = sequence(f["urls"].value, problems, what="notify.urls")
         urls = tuple(u for u in (string(n, problems, what="notify.urls[]") for n in items) if u)
     if "repeat" in f:
-        repeat = _duration(f["repeat"].value, problems, "notify.repeat") or repeat
+        node = f["repeat"].value
+        never = isinstance(node, ScalarNode) and node.value == "never"
+        seconds = 0.0 if never else _duration(node, problems, "notify.repeat")
+        repeat = repeat if seconds is None else seconds  # (None: a problem, reported)
     return NotifyConfig(urls, repeat)
 
 
@@ -178,7 +179,8 @@ def _stop(node: Node, problems: Problems) -> StopConfig | None:
     grace = StopConfig.grace
     kill: float | None = None
     if "grace" in f:
-        grace = _duration(f["grace"].value, problems, "stop.grace") or grace
+        seconds = _duration(f["grace"].value, problems, "stop.grace")
+        grace = grace if seconds is None else seconds  # 0s: SIGTERM at once
     if "kill_after" in f:
         v = f["kill_after"].value
         if not (isinstance(v, ScalarNode) and v.tag == NULL_TAG):

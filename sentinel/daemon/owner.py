@@ -105,9 +105,10 @@ class Owner:
         for r in rules.rules:
             for a in r.actions:
                 if a.name == "notify":
-                    policies[r.name] = NotifyPolicy(repeat=a.repeat if a.repeat else self.repeat)
+                    repeat = self.repeat if a.repeat is None else a.repeat  # 0: never
+                    policies[r.name] = NotifyPolicy(repeat or None, a.resolved)
                 elif a.name == "exec" and a.command:
-                    execs[r.name] = ExecSpec(a.command, a.timeout or 60.0)
+                    execs[r.name] = ExecSpec(a.command, a.timeout or 60.0, a.on_resolve)
         self.pager.set_policies(policies)
         self.execs.set_specs(execs)
 

@@ -26,12 +26,14 @@ class AlertState(enum.Enum):
 class ActionSpec:
     """One action of a rule, with its options; only the fields of its kind are set.
 
-    - ``notify``: ``repeat`` (seconds between repeats while firing; None: once),
-      ``resolved`` (send a message when it resolves);
+    - ``notify``: ``repeat`` (seconds between repeats while firing; 0: never;
+      None: the daemon's default), ``resolved`` (send a message when it resolves);
     - ``checkpoint``: no options;
-    - ``stop``: ``grace`` (seconds after the stop word before SIGTERM),
-      ``kill_after`` (seconds after SIGTERM before SIGKILL; None: never);
-    - ``exec``: ``command`` (argv, no shell), ``timeout`` (seconds).
+    - ``stop``: ``grace`` (seconds after the stop word before SIGTERM; 0: at
+      once; None: the daemon's default), ``kill_after`` (seconds after SIGTERM
+      before SIGKILL; None: the daemon's default);
+    - ``exec``: ``command`` (argv, no shell), ``timeout`` (seconds; None: 60),
+      ``on_resolve`` (run it once more when the alert resolves).
     """
 
     name: str
@@ -41,6 +43,7 @@ class ActionSpec:
     kill_after: float | None = None
     command: tuple[str, ...] = ()
     timeout: float | None = None
+    on_resolve: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,14 @@
 
     actions:
       - notify                         # a bare name: default options
-      - notify: {repeat: 4h, resolved: true}
+      - notify: {repeat: 4h, resolved: true}   # repeat: 0s or never: page once
       - checkpoint
       - stop: {grace: 60s, kill_after: 30s}
-      - exec: {command: [scancel, "{{ job }}"], timeout: 10s}
+      - exec: {command: [sh, -c, 'scancel --name "$SENTINEL_JOB"'], timeout: 10s}
+
+An exec command is an argv list run as written: no shell, no templates
+(``{{ job }}`` and ``$VAR`` reach the program unexpanded); the alert comes in
+its environment (``SENTINEL_JOB``, ``SENTINEL_ALERT``… see ``actions.exec``).
 
 Format only: this turns nodes into ``model.ActionSpec`` and records problems;
 what an action does belongs to the actions stage.
@@ -26,7 +30,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "notify": ("repeat", "resolved"),
     "checkpoint": (),
     "stop": ("grace", "kill_after"),
-    "exec": ("command", "timeout"),
+    "exec": ("command", "timeout", "on_resolve"),
 }
 
 
@@ -94,6 +98,21 @@ def _duration(node: Node, problems: Problems, what: str) -> float | None:
     return seconds
 
 
+def _repeat(node: Node, problems: Problems, what: str) -> float | None:
+    """A duration, or ``never`` (the same as ``0s``): page once, never again."""
+    if isinstance(node, ScalarNode) and node.value == "never":
+        return 0.0
+    return _duration(node, problems, what)
+
+
+def _timeout(node: Node, problems: Problems, what: str) -> float | None:
+    seconds = _duration(node, problems, what)
+    if seconds == 0:
+        y.at(problems, node, f"{what}: must be longer than 0s")
+        return None
+    return seconds
+
+
 def _bool(node: Node, problems: Problems, what: str) -> bool | None:
     if isinstance(node, ScalarNode) and node.tag == y.BOOL_TAG:
         return node.value.lower() in ("true", "yes", "on")
@@ -115,10 +134,11 @@ def _command(node: Node, problems: Problems, what: str) -> tuple[str, ...] | Non
 
 
 _OPTION_PARSERS: dict[str, Callable[[Node, Problems, str], object]] = {
-    "repeat": _duration,
+    "repeat": _repeat,
     "grace": _duration,
     "kill_after": _duration,
-    "timeout": _duration,
+    "timeout": _timeout,
     "resolved": _bool,
+    "on_resolve": _bool,
     "command": _command,
 }

@@ -169,6 +169,25 @@ def test_an_alert_firing_and_resolving_in_one_batch_pages_both_in_order(
     assert [c.title.split("]")[0] for c in fake.calls] == ["[FIRING critical", "[RESOLVED"]
 
 
+def test_a_rule_that_says_resolved_false_gets_no_resolved_page(
+    pager: Pager, fake: FakeNotifier
+) -> None:
+    pager.set_policies({"Quiet": NotifyPolicy(resolved=False)})
+    pager.submit([fire(0, rule="Quiet"), fire(0)], now=1000.0)
+    pager.submit([resolve(0, rule="Quiet"), resolve(0)], now=1500.0)
+    pager.submit([fire(0, rule="Quiet", t=1600.0), resolve(0, rule="Quiet", t=1600.0)], 1600.0)
+    pager.run_due(0.0)
+    titles = sorted(c.title.split(":")[0] for c in fake.calls)
+    assert titles == [
+        "[FIRING critical] NaNLoss",
+        "[FIRING critical] Quiet",
+        "[FIRING critical] Quiet",  # fired again: a new alert, paged; its end is not
+        "[RESOLVED] NaNLoss",
+    ]
+    assert pager.snapshot().open_alerts == 0
+    assert pager.snapshot().pages_resolved == 1
+
+
 def test_repeat_every_four_hours_by_default_while_firing(pager: Pager, fake: FakeNotifier) -> None:
     assert DEFAULT_REPEAT == 4 * HOUR
     pager.submit([fire(0, t=0.0)], now=0.0)
@@ -208,6 +227,8 @@ def test_notify_options_are_checked() -> None:
     assert NotifyPolicy.from_options({"repeat": 90}).repeat == 90.0
     assert NotifyPolicy.from_options({"repeat": "30m"}).repeat == 1800.0
     assert NotifyPolicy.from_options({"repeat": 0}).repeat is None
+    assert NotifyPolicy.from_options({"resolved": False}).resolved is False
+    assert NotifyPolicy.from_options({"repeat": "never"}) == NotifyPolicy(repeat=None)
     with pytest.raises(ValueError, match="unknown notify option"):
         NotifyPolicy.from_options({"repaet": "1h"})
     with pytest.raises(ValueError, match="not a duration"):

@@ -44,6 +44,21 @@ forget_after: 2h
     assert c.forget_after == 7200.0
 
 
+@pytest.mark.parametrize("repeat", ["0s", "never"])
+def test_zero_means_zero_never_the_default(tmp_path: Path, repeat: str) -> None:
+    c = load_config(_write(tmp_path, f"notify: {{repeat: {repeat}}}\nstop: {{grace: 0s}}\n"))
+    assert c.notify.repeat == 0.0  # never repeat
+    assert c.stop.grace == 0.0  # SIGTERM with the stop word
+    assert load_config(_write(tmp_path, "stop: {kill_after: 0s}\n")).stop.kill_after == 0.0
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    c = load_config(_write(tmp_path, "run_dir: run\njournal: state/j.db\nrules: [r.yaml]\n"))
+    assert c.run_dir == tmp_path / "run"
+    assert c.journal == tmp_path / "state" / "j.db"
+    assert c.rule_files == (str(tmp_path / "r.yaml"),)
+
+
 def test_an_empty_file_is_the_zero_config(tmp_path: Path) -> None:
     c = load_config(_write(tmp_path, ""))
     assert c == Config(source=c.source)

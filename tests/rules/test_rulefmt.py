@@ -283,6 +283,33 @@ def test_exec_needs_a_command_and_actions_are_validated() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("options", "repeat"), [("{repeat: 0s}", 0.0), ("{repeat: never}", 0.0), ("{}", None)]
+)
+def test_notify_repeat_zero_or_never_is_no_repeat_and_unset_is_the_default(
+    options: str, repeat: float | None
+) -> None:
+    text = rule_file("        expr: x > 1", f"        actions: [{{notify: {options}}}]\n")
+    (rule,) = load_text(text, "r.yaml").rules
+    assert rule.actions[0].repeat == repeat
+
+
+def test_stop_grace_zero_is_kept() -> None:
+    text = rule_file("        expr: x > 1", "        actions: [{stop: {grace: 0s}}]\n")
+    (rule,) = load_text(text, "r.yaml").rules
+    assert rule.actions[0].grace == 0.0
+
+
+def test_exec_on_resolve_and_a_zero_timeout() -> None:
+    ok = "        actions: [{exec: {command: [x], on_resolve: true}}]\n"
+    (rule,) = load_text(rule_file("        expr: x > 1", ok), "r.yaml").rules
+    assert (rule.actions[0].on_resolve, rule.actions[0].timeout) == (True, None)
+    zero = "        actions: [{exec: {command: [x], timeout: 0s}}]\n"
+    assert problems(rule_file("        expr: x > 1", zero)) == [
+        "r.yaml:6:50: actions.exec.timeout: must be longer than 0s"
+    ]
+
+
 def test_load_files_collects_problems_of_every_file(tmp_path: Path) -> None:
     a = tmp_path / "a.yaml"
     b = tmp_path / "b.yaml"

@@ -81,7 +81,9 @@ class Daemon:
         env = os.environ if environ is None else environ
         self.config = config
         self.dry_run = config.dry_run if dry_run is None else dry_run
-        self.run_dir = config.run_dir or default_run_dir()
+        # The config file wins over the environment, which only fills in what it leaves
+        # unset (the command line has already overridden the config: see command.py).
+        self.run_dir = config.run_dir or default_run_dir(env)
         self.flags = Flags()
         self.sd = SdNotify(env)
         self.host = socket.gethostname()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from sentinel.wire.layout import SUFFIX
@@ -10,9 +11,10 @@ from sentinel.wire.layout import SUFFIX
 DEFAULT_RUN_DIR = "/dev/shm/sentinel"
 
 
-def default_run_dir() -> Path:
-    """``$SENTINEL_RUN_DIR`` or ``/dev/shm/sentinel``."""
-    return Path(os.environ.get("SENTINEL_RUN_DIR") or DEFAULT_RUN_DIR)
+def default_run_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$SENTINEL_RUN_DIR`` (of ``environ``, else the process's) or ``/dev/shm/sentinel``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("SENTINEL_RUN_DIR") or DEFAULT_RUN_DIR)
 
 
 def list_segments_with_inodes(run_dir: Path) -> list[tuple[Path, int]]:

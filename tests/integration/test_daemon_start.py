@@ -2,11 +2,15 @@
 
 Real daemons as subprocesses: a port taken by a socket of the test, the
 environment a unit would set against the config file and the command line.
+Precedence, as in Prometheus and most daemons: a command-line flag wins over
+the config file, which wins over the environment (a default for what the
+file leaves unset).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from sentinel.journal.journal import Journal
+from tests.helpers import eventually
 
 
 def sentinel(*args: str) -> list[str]:
@@ -113,3 +118,55 @@ def test_the_listen_option_in_use_is_a_clean_cannot_start_too(
         run.stderr
     )
     assert "Traceback" not in run.stderr
+
+
+# -- where settings come from: flags over the config file over the environment -------
+
+
+def start_line(tmp_path: Path, config: str, *args: str, env: dict[str, str]) -> str:
+    """The daemon's `sentinel watching …` line, then a graceful stop."""
+    cfg = tmp_path / "sentinel.yaml"
+    cfg.write_text(f"journal: {tmp_path / 'journal.db'}\nexporter: false\n" + config)
+    log = tmp_path / "daemon.log"
+    log.write_text("")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
+    with log.open("ab") as err:
+        proc = subprocess.Popen(
+            sentinel("run", "-c", str(cfg), *args),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**clean, **env},
+        )
+    try:
+        eventually(lambda: "sentinel watching" in log.read_text() or proc.poll() is not None, 60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return next(line for line in log.read_text().splitlines() if "sentinel watching" in line)
+
+
+def test_run_dir_the_flag_wins_over_the_config_which_wins_over_the_environment(
+    tmp_path: Path,
+) -> None:
+    env = {"SENTINEL_RUN_DIR": str(tmp_path / "from-env")}
+    in_config = f"run_dir: {tmp_path / 'from-config'}\n"
+    line = start_line(tmp_path, in_config, env=env)
+    assert f"watching {tmp_path / 'from-config'} with" in line
+    line = start_line(tmp_path, "", env=env)
+    assert f"watching {tmp_path / 'from-env'} with" in line
+    line = start_line(tmp_path, in_config, "--run-dir", str(tmp_path / "from-flag"), env=env)
+    assert f"watching {tmp_path / 'from-flag'} with" in line
+
+
+def test_notify_urls_the_config_wins_over_the_environment(tmp_path: Path) -> None:
+    run = f"run_dir: {tmp_path / 'run'}\n"
+    env = {"SENTINEL_NOTIFY_URLS": "json://127.0.0.1:1/a, json://127.0.0.1:1/b"}
+    line = start_line(tmp_path, run + 'notify: {urls: ["json://127.0.0.1:1/c"]}\n', env=env)
+    assert line.endswith("notifications: 1 URL(s)")
+    line = start_line(tmp_path, run + "notify: {urls: []}\n", env=env)  # empty: not set
+    assert line.endswith("notifications: 2 URL(s)")
+    line = start_line(tmp_path, run, env={})
+    assert line.endswith("notifications: the log")

@@ -2,21 +2,25 @@
 
 Once per alert per (rule, job), like a page: the first rank to fire runs it,
 ranks joining later do not; optionally once more when the alert resolves.
-The command is an argv list, never a shell line. It gets the daemon's
-environment plus the alert:
+The command is an argv list run as written, never a shell line: nothing in
+it is expanded (``"$SLURM_JOB_ID"`` and ``"{{ job }}"`` reach the program as
+those characters). The alert comes in its environment instead, on top of the
+daemon's own:
 
     SENTINEL_ALERT  SENTINEL_JOB  SENTINEL_RANKS (0,1,3)  SENTINEL_STEP
     SENTINEL_STATE (firing|resolved)  SENTINEL_SEVERITY  SENTINEL_SUMMARY
     SENTINEL_ADVICE  SENTINEL_DESCRIPTION  SENTINEL_HOST  SENTINEL_SINCE
     SENTINEL_TIME  SENTINEL_VALUE_<METRIC>  SENTINEL_LABEL_<NAME>
 
-(names upper-cased, anything but letters and digits turned into ``_``).
+(names upper-cased, anything but letters and digits turned into ``_``), so
+``[sh, -c, 'scancel --name "$SENTINEL_JOB"']`` is how to pass the job along.
 
 Commands run on worker threads, each in its own session; at its timeout the
-whole process group is killed. Every run is recorded (exit code, timed out,
-the tail of stderr) through ``on_result``; in dry-run nothing runs and the
-record says what would have. Every process operation goes through the
-``CommandRunner`` port, so unit tests use a fake.
+whole process group is killed. Every run is logged (a warning unless it
+exited 0), counted by outcome (``snapshot``) and handed to ``on_result``
+(exit code, timed out, the tail of stderr; the daemon journals it); in
+dry-run nothing runs and the record says what would have. Every process
+operation goes through the ``CommandRunner`` port, so unit tests use a fake.
 
 Must not: run anything on the owner thread, use a shell, or wait unbounded.
 """
@@ -33,7 +37,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sentinel import clock
@@ -118,7 +122,11 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 @dataclass(frozen=True)
 class ExecSpec:
-    """A rule's exec options: ``{exec: {command: [scancel, "$SLURM_JOB_ID"], timeout: 30s}}``."""
+    """A rule's exec options: ``{exec: {command: [notify-oncall], timeout: 30s}}``.
+
+    ``argv`` is run as written (no shell, no templates); ``on_resolve``: once
+    more when the alert resolves, with ``SENTINEL_STATE=resolved``.
+    """
 
     argv: tuple[str, ...]
     timeout: float = 60.0
@@ -158,6 +166,51 @@ class ExecRecord:
     error: str = ""
     dry_run: bool = False
     dropped: bool = False  # the queue was full: never ran
+    timeout: float = 0.0  # the spec's, in seconds
+
+    @property
+    def outcome(self) -> str:
+        """One of ``OUTCOMES``: how the run ended (the exporter's label)."""
+        if self.dropped:
+            return "dropped"
+        if self.dry_run:
+            return "dry_run"
+        if self.timed_out:
+            return "timed_out"
+        if self.error == ABANDONED:
+            return "abandoned"
+        return "ok" if self.exit_code == 0 else "failed"
+
+    def describe(self) -> str:
+        """What happened, for the log and the journal: ``exited with status 3: …``."""
+        outcome = self.outcome
+        if outcome == "timed_out":
+            text = f"timed out after {self.timeout:g}s and was killed"
+        elif outcome == "dropped":
+            text = "not run: the exec queue is full"
+        elif outcome == "abandoned":
+            text = "abandoned at shutdown"
+        elif outcome == "dry_run":
+            text = "not run (dry run)"
+        elif self.error:
+            text = f"could not start: {self.error}"
+        elif self.exit_code is not None and self.exit_code < 0:
+            text = f"killed by {_signal_name(-self.exit_code)}"
+        else:
+            text = f"exited with status {self.exit_code}"
+        last = self.stderr_tail.strip().splitlines()[-1:] if self.stderr_tail else []
+        return f"{text}: {last[0]}" if last else text
+
+
+OUTCOMES = ("ok", "failed", "timed_out", "dropped", "abandoned", "dry_run")
+ABANDONED = "abandoned"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 @dataclass(frozen=True)
@@ -167,6 +220,11 @@ class ExecStats:
     timed_out: int = 0
     dropped: int = 0
     dry_run: int = 0
+    outcomes: Mapping[str, int] = field(default_factory=dict)  # ExecRecord.outcome -> n
+
+    def by_outcome(self) -> dict[str, int]:
+        """Every outcome that happened at least once -> how often (for the exporter)."""
+        return {k: n for k, n in self.outcomes.items() if n}
 
 
 def alert_env(due: Due, now: float, host: str) -> dict[str, str]:
@@ -220,6 +278,7 @@ class ExecAction:
         self._book = AlertBook()
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(("runs", "failed", "timed_out", "dropped", "dry_run"), 0)
+        self._outcomes = dict.fromkeys(OUTCOMES, 0)
         self._scheduler = Scheduler(workers=workers, capacity=capacity, name="sentinel-exec")
 
     def submit(self, transitions: Iterable[Transition], now: float) -> None:
@@ -248,7 +307,7 @@ class ExecAction:
 
     def snapshot(self) -> ExecStats:
         with self._lock:
-            return ExecStats(**self._counts)
+            return ExecStats(**self._counts, outcomes=dict(self._outcomes))
 
     def run_due(self, now: float) -> int:
         """With ``workers=0``: run the queued commands here (tests)."""
@@ -259,7 +318,15 @@ class ExecAction:
         return self._scheduler.close(timeout, interrupt=self._runner.kill_all)
 
     def record(self, rec: ExecRecord) -> None:
+        """Log, count and hand on one run (any thread: the owner's for dry runs and drops)."""
+        outcome = rec.outcome
+        if outcome != "dry_run":  # (submit has logged it as "would run")
+            level = logging.INFO if outcome == "ok" else logging.WARNING
+            ranks = ",".join(map(str, rec.ranks))
+            log.log(level, "exec %s %s/%s: %s %s", rec.rule, rec.job, ranks, list(rec.argv),
+                    rec.describe())  # fmt: skip
         with self._lock:
+            self._outcomes[outcome] += 1
             if rec.dropped:
                 self._counts["dropped"] += 1
             elif rec.dry_run:
@@ -289,14 +356,11 @@ class _Run:
         result = self.action._runner.run(
             self.spec.argv, self.action.run_env(self.env), self.spec.timeout
         )
-        if result.timed_out:
-            log.warning("%s: %s timed out after %ss", self.due.alert.rule, self.spec.argv[0],
-                        self.spec.timeout)  # fmt: skip
         self.action.record(self.record(started, result))
         return None
 
     def abandon(self) -> None:
-        self.action.record(self.record(self.action._wall(), RunResult(None, error="abandoned")))
+        self.action.record(self.record(self.action._wall(), RunResult(None, error=ABANDONED)))
 
     def record(
         self, when: float, r: RunResult, *, dry_run: bool = False, dropped: bool = False
@@ -304,5 +368,5 @@ class _Run:
         a = self.due.alert
         return ExecRecord(
             a.rule, a.job, self.due.ranks, self.env["SENTINEL_STATE"], self.spec.argv, when,
-            r.exit_code, r.timed_out, r.stderr_tail, r.error, dry_run, dropped,
+            r.exit_code, r.timed_out, r.stderr_tail, r.error, dry_run, dropped, self.spec.timeout,
         )  # fmt: skip

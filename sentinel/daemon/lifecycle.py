@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import socket
 import threading
@@ -23,7 +24,7 @@ from types import FrameType
 from sentinel import clock
 from sentinel.actions.control import ActionRecord, Controller
 from sentinel.actions.delivery import DeliveryRecord
-from sentinel.actions.exec import ExecAction
+from sentinel.actions.exec import ExecAction, ExecRecord
 from sentinel.actions.notify import make_notifier, urls_from_env
 from sentinel.actions.pager import Pager
 from sentinel.actions.signaller import OsSignaller, Signaller
@@ -36,7 +37,7 @@ from sentinel.errors import StartError
 from sentinel.exporter.server import MetricsServer
 from sentinel.journal import paths as journal_paths
 from sentinel.journal.journal import Journal
-from sentinel.model import AlertState
+from sentinel.model import AlertState, JobKey
 from sentinel.rules.engine import Engine
 from sentinel.rules.problems import RuleFileError
 from sentinel.sources.logs import LogSource
@@ -101,7 +102,9 @@ class Daemon:
             dry_run=self.dry_run,
             host=self.host,
         )
-        self.execs = ExecAction({}, dry_run=self.dry_run)
+        self.execs = ExecAction(
+            {}, on_result=self._exec_result, dry_run=self.dry_run, host=self.host
+        )
         make_run_dir(self.run_dir)
         source = SegmentSource(self.run_dir, forget_after=config.forget_after)
         self.waker = FileWaker([self.run_dir])
@@ -142,6 +145,17 @@ class Daemon:
             )
         except Exception:
             log.exception("journal: could not record a delivery")
+
+    def _exec_result(self, rec: ExecRecord) -> None:
+        # Worker threads (the owner's for dry runs): the journal is thread-safe. ExecAction
+        # has logged and counted the run; the journal keeps it, as an action of the job.
+        command = shlex.join(rec.argv)
+        detail = f"{rec.rule}: {command}: {rec.describe()}"
+        key = JobKey(rec.job, rec.ranks[0] if rec.ranks else 0)
+        try:
+            self.journal.record_action(ActionRecord("exec", key, rec.time, detail, rec.dry_run))
+        except Exception:
+            log.exception("journal: could not record an exec run")
 
     def _restore(self) -> None:
         """A restarted daemon neither repeats a page nor forgets a firing alert."""

@@ -292,6 +292,7 @@ class Owner:
             alerts_fired=dict(self.tallies.fired),
             deliveries=stats.by_outcome(),
             actions=dict(self.tallies.actions),
+            exec_runs=self.execs.snapshot().by_outcome(),
             reloads_ok=self.tallies.reloads_ok,
             reloads_failed=self.tallies.reloads_failed,
             segments_seen=self.tallies.segments,

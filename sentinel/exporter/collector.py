@@ -18,7 +18,8 @@ Series (``{...}`` are labels):
   ``ALERTS_FOR_STATE`` analogue: when the pending/firing period began.
 - counters: ``sentinel_alerts_fired_total{alert,severity}``,
   ``sentinel_notifications_total{outcome}``, ``sentinel_actions_total{action}``,
-  ``sentinel_rule_reloads_total{result}``, ``sentinel_segments_seen_total``.
+  ``sentinel_exec_runs_total{outcome}``, ``sentinel_rule_reloads_total{result}``,
+  ``sentinel_segments_seen_total``.
 - sources: ``sentinel_source_{snapshot_age_seconds,up,samples_total,
   overruns_total,parse_errors_total}{job,rank}`` (``up`` is 1 while running,
   0 once finished or dead) and ``sentinel_segments{state}`` per life.
@@ -157,6 +158,12 @@ def _counters(view: View) -> Iterator[Metric]:
     for action, n in sorted(c.actions.items()):
         acts.add_metric([action], n)
     yield acts
+    runs = CounterMetricFamily(
+        "sentinel_exec_runs", "Exec action commands by outcome.", labels=["outcome"]
+    )
+    for outcome, n in sorted(c.exec_runs.items()):
+        runs.add_metric([outcome], n)
+    yield runs
     reloads = CounterMetricFamily(
         "sentinel_rule_reloads", "Rule (re)loads by result.", labels=["result"]
     )

@@ -81,6 +81,7 @@ class Counters:
     alerts_fired: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (rule, severity)
     deliveries: Mapping[str, int] = field(default_factory=dict)  # outcome -> n
     actions: Mapping[str, int] = field(default_factory=dict)  # ActionRecord.action -> n
+    exec_runs: Mapping[str, int] = field(default_factory=dict)  # exec outcome -> n
     reloads_ok: int = 0
     reloads_failed: int = 0
     segments_seen: int = 0  # segments (incarnations) ever discovered

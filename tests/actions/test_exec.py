@@ -135,6 +135,37 @@ def test_failures_and_timeouts_are_recorded_and_counted(
     assert (stats.runs, stats.failed, stats.timed_out) == (1, 1, 1)
 
 
+MISSING = "FileNotFoundError: [Errno 2] No such file or directory: 'scancel'"
+OUTCOMES = {
+    "ok": (RunResult(0), "exited with status 0"),
+    "failed": (RunResult(3, stderr_tail="x\nno such job\n"), "exited with status 3: no such job"),
+    "killed": (RunResult(-9), "killed by SIGKILL"),
+    "missing": (RunResult(None, error=MISSING), f"could not start: {MISSING}"),
+    "timed_out": (RunResult(None, timed_out=True), "timed out after 30s and was killed"),
+}
+
+
+@pytest.mark.parametrize("case", list(OUTCOMES))
+def test_every_run_is_logged_and_counted_by_outcome(
+    action: ExecAction,
+    runner: FakeRunner,
+    records: list[ExecRecord],
+    caplog: pytest.LogCaptureFixture,
+    case: str,
+) -> None:
+    runner.result, logged = OUTCOMES[case]
+    outcome = case if case in ("ok", "timed_out") else "failed"
+    caplog.set_level("INFO", logger="sentinel.actions.exec")
+    action.submit([fire(0), fire(1)], now=0.0)
+    action.run_due(math.inf)
+    [rec] = records
+    assert rec.outcome == outcome
+    assert action.snapshot().by_outcome() == {outcome: 1}
+    [line] = [r for r in caplog.records if r.name == "sentinel.actions.exec"]
+    assert line.levelname == ("INFO" if outcome == "ok" else "WARNING")
+    assert line.getMessage().startswith(f"exec NaNLoss gpt/0,1: ['scancel', '1234'] {logged}")
+
+
 def test_dry_run_records_what_would_run(runner: FakeRunner) -> None:
     records: list[ExecRecord] = []
     a = ExecAction({"NaNLoss": SCANCEL}, on_result=records.append, runner=runner,
@@ -154,6 +185,7 @@ def test_a_full_queue_drops_and_records(runner: FakeRunner) -> None:
     a.submit([fire(0, job="a"), fire(0, job="b")], now=0.0)
     assert [r.dropped for r in records] == [True]
     assert a.snapshot().dropped == 1
+    assert a.snapshot().by_outcome() == {"dropped": 1}
     a.close(0)
 
 

@@ -186,3 +186,28 @@ def test_run_dir_is_relative_to_the_config_file(
     _, err = proc.communicate(timeout=30)
     assert f"sentinel watching {tmp_path / 'segs'} with 1 rules" in err
     assert (tmp_path / "segs").is_dir() and not (elsewhere / "segs").exists()
+
+
+def test_a_failed_exec_is_logged_journalled_and_counted(
+    tmp_path: Path, endpoint: Endpoint, procs: list[Any]
+) -> None:
+    failing = "[{exec: {command: [sh, -c, 'echo no such job >&2; exit 3']}}]"
+    rules = rule("Fails", failing) + rule("Missing", "[{exec: {command: [/nonexistent/x]}}]")
+    rules += rule("Works", "[{exec: {command: [sh, -c, 'test \"$SENTINEL_JOB\" = ex']}}]")
+    d = Daemon(tmp_path, endpoint, "", rules)
+    procs.append(d)
+    procs.append(d.trainer("ex", "high"))
+    failed = 'sentinel_exec_runs_total{outcome="failed"} 2.0'
+    eventually(lambda: failed in d.metrics(), timeout=60)
+    eventually(lambda: 'sentinel_exec_runs_total{outcome="ok"} 1.0' in d.metrics(), timeout=60)
+    assert d.stop() == 0
+    log = d.log.read_text()
+    assert (
+        "WARNING sentinel.actions.exec: exec Fails ex/0: "
+        "['sh', '-c', 'echo no such job >&2; exit 3'] exited with status 3: no such job"
+    ) in log
+    assert "exec Missing ex/0: ['/nonexistent/x'] could not start: FileNotFoundError" in log
+    details = sorted(text for _, action, text in d.actions() if action == "exec")
+    assert details[0].startswith("Fails: sh -c 'echo no such job >&2; exit 3': exited with")
+    assert details[1].startswith("Missing: /nonexistent/x: could not start: FileNotFoundError")
+    assert details[2] == "Works: sh -c 'test \"$SENTINEL_JOB\" = ex': exited with status 0"

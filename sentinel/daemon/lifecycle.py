@@ -120,6 +120,7 @@ class Daemon:
             repeat=config.notify.repeat,
             started=now,
             logs=self.logs,
+            event_failures=lambda: self.waker.failures,
         )
         self._restore()
         self.server: MetricsServer | None = None

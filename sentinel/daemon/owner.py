@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sentinel.actions.control import ActionRecord, Controller
@@ -75,9 +75,11 @@ class Owner:
         repeat: float | None,
         started: float,
         logs: LogSource | None = None,
+        event_failures: Callable[[], int] | None = None,
     ) -> None:
         self.source = source
         self.logs = logs
+        self._event_failures = event_failures  # the waker's count, read for each view
         # Keys fed by log lines -> when their last line was read.
         self._log_keys: dict[JobKey, float] = {}
         self.engine = engine
@@ -296,6 +298,7 @@ class Owner:
             reloads_ok=self.tallies.reloads_ok,
             reloads_failed=self.tallies.reloads_failed,
             segments_seen=self.tallies.segments,
+            file_event_failures=self._event_failures() if self._event_failures else 0,
         )
         h = self.health
         daemon = DaemonHealth(

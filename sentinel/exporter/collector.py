@@ -19,7 +19,7 @@ Series (``{...}`` are labels):
 - counters: ``sentinel_alerts_fired_total{alert,severity}``,
   ``sentinel_notifications_total{outcome}``, ``sentinel_actions_total{action}``,
   ``sentinel_exec_runs_total{outcome}``, ``sentinel_rule_reloads_total{result}``,
-  ``sentinel_segments_seen_total``.
+  ``sentinel_segments_seen_total``, ``sentinel_file_event_failures_total``.
 - sources: ``sentinel_source_{snapshot_age_seconds,up,samples_total,
   overruns_total,parse_errors_total}{job,rank}`` (``up`` is 1 while running,
   0 once finished or dead) and ``sentinel_segments{state}`` per life.
@@ -172,6 +172,11 @@ def _counters(view: View) -> Iterator[Metric]:
     yield reloads
     yield CounterMetricFamily(
         "sentinel_segments_seen", "Segments discovered since start.", value=c.segments_seen
+    )
+    yield CounterMetricFamily(
+        "sentinel_file_event_failures",
+        "File events lost (no inotify, a watch refused, a queue overflow); polling catches up.",
+        value=c.file_event_failures,
     )
 
 

@@ -85,6 +85,7 @@ class Counters:
     reloads_ok: int = 0
     reloads_failed: int = 0
     segments_seen: int = 0  # segments (incarnations) ever discovered
+    file_event_failures: int = 0  # inotify: no observer, a watch refused, a queue overflow
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ templates. Pure: no threads, no clock, no I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -81,6 +82,7 @@ class Engine:
             for m in p.rule.expr.metrics:
                 self._by_metric.setdefault(m, []).append(p)
         self._timed = [p for p in self._plans if p.rule.expr.uses_time]
+        self._tick_due: dict[int, float] = {}  # slot -> when a group ``interval`` lets it tick
         self._cache: dict[tuple[str, ...], tuple[_Plan, ...]] = {}
         self._batch: dict[int, Node] = {}
 
@@ -183,14 +185,29 @@ class Engine:
             i += 1
 
     def tick(self, now: float) -> list[Transition]:
-        """Evaluate the time rules (``age``, ``absent``) for every known key at ``now``."""
+        """Evaluate the time rules (``age``, ``absent``) for every known key at ``now``.
+
+        A rule whose group sets ``interval`` is evaluated here at most once per
+        interval: on the first tick, then on the first at least ``interval``
+        later (a sample carrying a metric it reads still evaluates it at once).
+        """
         self._last_tick = max(self._last_tick, now)
         if not self._timed:
             return []
+        due = [p for p in self._timed if self._due(p, now)]
         out: list[Transition] = []
         for ks in list(self._keys.values()):
-            out.extend(self._run(ks, self._timed, now, ks.js.last_step))
+            out.extend(self._run(ks, due, now, ks.js.last_step))
         return out
+
+    def _due(self, plan: _Plan, now: float) -> bool:
+        interval = plan.rule.interval
+        if not interval:
+            return True
+        if now < self._tick_due.get(plan.slot, -math.inf):
+            return False
+        self._tick_due[plan.slot] = now + interval
+        return True
 
     def _run(self, ks: _Key, plans: Iterable[_Plan], now: float, step: int) -> list[Transition]:
         out: list[Transition] = []

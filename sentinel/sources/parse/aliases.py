@@ -216,6 +216,9 @@ DROPPED = frozenset({*PREFIXES, "v_num"})
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
 _CACHE: dict[str, str] = {}
 _CACHE_MAX = 4096
+MEMO: Mapping[str, str] = _CACHE
+"""``canonical``'s memo (raw -> name), read-only: hot loops call ``MEMO.get(raw)`` and
+``canonical(raw)`` only on a miss, saving a call per key."""
 
 
 def spelling(raw: str) -> str:

@@ -8,8 +8,9 @@ Order (the first family that returns a ``Parsed`` wins):
    ``iter `` -> nanoGPT iteration line; ``step `` -> nanoGPT eval line;
    ``Epoch `` / ``Train: `` / ``Val: `` -> the seed-004 epoch line.
    A line that fails its anchored format goes on down the list.
-3. by substring: ``scale`` -> overflow / loss-scale lines; else
-   ``skipped=`` -> DeepSpeed's ``step=…, skipped=…, lr=[…]`` line.
+3. by substring: ``skipped=`` -> DeepSpeed's ``step=…, skipped=…, lr=[…]``
+   line; else `` scale`` -> overflow / loss-scale lines (every one of their
+   patterns holds `` scale``, so that is the same as testing ``scale``).
 4. a ``{`` later in the line (a logging prefix before a dict or JSON) ->
    HF dict / JSON from there.
 5. ``|`` with ``Train: `` / ``Val: `` -> the epoch line behind a prefix.
@@ -18,13 +19,17 @@ Order (the first family that returns a ``Parsed`` wins):
    ``: ``, ``|``, tab nor ``(``, tqdm bars without a postfix, NCCL INFO and
    Python warnings.
 
-So a noise line costs a handful of ``in`` tests (tens of ns each) plus, if
-it holds ``: ``/``=``/``(``, one regex scan that finds nothing.
+So a noise line costs a handful of ``in`` tests (tens of ns each; one
+character is a ``memchr``, so those go first) plus, if it holds
+``: ``/``=``/``(``, one regex scan that finds nothing.
 
-``explain`` follows the same order and also names the family that matched
-(for debugging a config, the benchmark's per-format counts and tests);
-``tests/sources/parse`` checks that it agrees with ``auto``. Keep the two in
-step when changing the order.
+``explain`` follows the same order through the family functions and also
+names the family that matched (for debugging a config, the benchmark's
+per-format counts and tests); ``auto`` inlines the two commonest formats.
+``tests/sources/parse`` checks that they agree, and ``test_equivalence``
+that both give what the straightforward code before the fast paths gave
+(``tests/sources/parse/reference.py``). Keep them in step when changing the
+order.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from sentinel.sources.parse import epoch, jsonl, kv, lossscale, nanogpt, pydict
-from sentinel.sources.parse.parsed import Parsed, Parser
+from sentinel.sources.parse.parsed import NO_EVENTS, Parsed, Parser, new
 
 _parse_iter = nanogpt.parse_iter
 _parse_eval = nanogpt.parse_eval
@@ -42,24 +47,52 @@ _parse_ds_step = lossscale.parse_deepspeed_step
 _parse_pydict = pydict.parse
 _parse_json = jsonl.parse
 _parse_kv = kv.parse
+_scan_kv = kv.scan
 _EPOCH_STARTS = ("Epoch ", "Train: ", "Val: ")
+_ITER = nanogpt.ITER
+_TRAIN = pydict.TRAIN
+_pairs = pydict.pairs
 
 
 def auto(line: str) -> Parsed | None:
-    """Parse ``line`` with the first built-in format that accepts it (order: module docstring)."""
+    """Parse ``line`` with the first built-in format that accepts it (order: module docstring).
+
+    The two commonest metric lines, nanoGPT's iteration line and the
+    Trainer's training dict, are parsed inline with the same regex and
+    conversions as their family's function, which saves a call per line.
+    """
     if not line:
         return None
     c = line[0]
-    if c == "{":
-        p = (
-            _parse_pydict(line)
-            if line.startswith("{'")
-            else _parse_json(line) or _parse_pydict(line)
-        )
-        if p is not None:
-            return p
-    elif c == "i":
-        p = _parse_iter(line)  # anchored: fails at once on other "i…" lines
+    if c == "i":
+        m = _ITER(line)
+        if m is not None:
+            step, loss, ms, mfu = m.groups()
+            try:
+                metrics = {"loss": float(loss), "iter_time_ms": float(ms), "mfu": float(mfu)}
+            except ValueError:
+                pass
+            else:
+                return new(Parsed, (int(step), metrics, NO_EVENTS, None))
+    elif c == "{":
+        if line[1:2] == "'":
+            m = _TRAIN(line)
+            if m is not None:
+                loss, grad_norm, lr, ep = m.groups()
+                try:
+                    metrics = {
+                        "loss": float(loss),
+                        "grad_norm": float(grad_norm),
+                        "lr": float(lr),
+                        "epoch": float(ep),
+                    }
+                except ValueError:
+                    pass
+                else:
+                    return new(Parsed, (None, metrics, NO_EVENTS, None))
+            p = _pairs(line, 0)
+        else:
+            p = _parse_json(line) or _parse_pydict(line)
         if p is not None:
             return p
     elif c == "s":
@@ -70,25 +103,27 @@ def auto(line: str) -> Parsed | None:
         p = _parse_epoch(line)
         if p is not None:
             return p
-    if "skipped=" in line:
+    # one-character tests (memchr) before substrings (a scan of the line each):
+    # "skipped=" needs "=", and every loss-scale pattern " scale".
+    eq = "=" in line
+    if eq and "skipped=" in line:
         p = _parse_ds_step(line)
         if p is not None:
             return p
-    elif "scale" in line:
+    elif " scale" in line:
         p = _parse_overflow(line)
         if p is not None:
             return p
-    if c != "{":
-        brace = line.find("{")
-        if brace > 0:
-            p = _embedded(line, brace)
-            if p is not None:
-                return p
-    if "|" in line and ("Train: " in line or "Val: " in line):
+    if c != "{" and "{" in line:
+        p = _embedded(line, line.find("{"))
+        if p is not None:
+            return p
+    bar = "|" in line
+    if bar and (("T" in line and "Train: " in line) or ("V" in line and "Val: " in line)):
         p = _parse_epoch(line)
         if p is not None:
             return p
-    return _parse_kv(line)
+    return _scan_kv(line, bar, eq)
 
 
 def _embedded(line: str, brace: int) -> Parsed | None:

@@ -45,6 +45,8 @@ _FAIRSEQ = re.compile(
 _REDUCING = re.compile(r"Reducing dynamic loss scale from \S+ to (\S+)").search
 _RANK_STEP = re.compile(r"Rank (\d+)\] step=(\d+), skipped=(\d+), lr=\[\s*([^\],\s]+)").search
 _STEP = re.compile(r"()step=(\d+), skipped=(\d+), lr=\[\s*([^\],\s]+)").search
+# int() of a short string costs twice a dict hit; ranks are few ("": no rank named).
+_RANKS: dict[str, int | None] = {"": None, **{str(r): r for r in range(1024)}}
 
 
 def parse(line: str) -> Parsed | None:
@@ -104,4 +106,5 @@ def parse_deepspeed_step(line: str) -> Parsed | None:
         metrics = {"lr": float(lr), "skipped_steps": float(skipped)}
     except ValueError:
         return None
-    return new(Parsed, (int(step), metrics, NO_EVENTS, int(rank) if rank else None))
+    r = _RANKS.get(rank, -1)
+    return new(Parsed, (int(step), metrics, NO_EVENTS, r if r != -1 else int(rank)))

@@ -23,7 +23,8 @@ import re
 
 from sentinel.sources.parse.parsed import NO_EVENTS, Parsed, new
 
-_ITER = re.compile(r"iter (\d+): loss ([^,]+), time ([^m,]+)ms, mfu ([^%]+)%").match
+ITER = re.compile(r"iter (\d+): loss ([^,]+), time ([^m,]+)ms, mfu ([^%]+)%").match
+"""The iteration line's regex (``auto`` inlines its use)."""
 _EVAL = re.compile(r"step (\d+): train loss ([^,]+), val loss (\S+)").match
 
 
@@ -38,7 +39,7 @@ def parse(line: str) -> Parsed | None:
 
 def parse_iter(line: str) -> Parsed | None:
     """``iter N: loss X, time Yms, mfu Z%``."""
-    m = _ITER(line)
+    m = ITER(line)
     if m is None:
         return None
     step, loss, ms, mfu = m.groups()

@@ -25,16 +25,20 @@ import re
 from sentinel.sources.parse.kv import record
 from sentinel.sources.parse.parsed import NO_EVENTS, Parsed, new
 
-_TRAIN = re.compile(
+TRAIN = re.compile(
     r"\{'loss': ([^,]+), 'grad_norm': ([^,]+), 'learning_rate': ([^,]+), 'epoch': ([^,}]+)\}$"
 ).match
+"""The Trainer's training dict, exactly (``auto`` inlines its use)."""
 # a value must be closed by "," or "}" (or tensor's ","): a line cut mid-number gives nothing.
 _PAIRS = re.compile(r"['\"]([^'\"]*)['\"]: (?:tensor\()?([^,{}\[\]()'\"]+)(?=[,}])").findall
+# the same on a line with one kind of quote: a literal first character is found fast.
+_PAIRS_1 = re.compile(r"'([^'\"]*)': (?:tensor\()?([^,{}\[\]()'\"]+)(?=[,}])").findall
+_PAIRS_2 = re.compile(r'"([^\'"]*)": (?:tensor\()?([^,{}\[\]()\'"]+)(?=[,}])').findall
 
 
 def parse(line: str) -> Parsed | None:
     """A Python-dict line starting at its first ``{``, or ``None``."""
-    m = _TRAIN(line)
+    m = TRAIN(line)
     if m is not None:
         loss, grad_norm, lr, epoch = m.groups()
         try:
@@ -51,5 +55,15 @@ def parse(line: str) -> Parsed | None:
     start = line.find("{")
     if start < 0:
         return None
-    pairs = _PAIRS(line, start)
-    return record(pairs) if pairs else None
+    return pairs(line, start)
+
+
+def pairs(line: str, start: int) -> Parsed | None:
+    """The general scan of ``parse`` (no training-dict fast path) from ``line[start]``."""
+    if '"' not in line:
+        found = _PAIRS_1(line, start)
+    elif "'" not in line:
+        found = _PAIRS_2(line, start)
+    else:
+        found = _PAIRS(line, start)
+    return record(found) if found else None

@@ -20,6 +20,7 @@ ignored. An object that does not decode is ``None``, never an error.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 
 from sentinel.sources.parse.aliases import STEP, canonical, derive, spelling
@@ -84,8 +85,13 @@ def _flatten(
 def _number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:  # beyond a double: what float("1e400") gives
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str):
         return to_float(value)
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import string
 
 import pytest
@@ -130,3 +131,17 @@ def test_arbitrary_unicode_never_raises(line: str) -> None:
     line = line.replace("\n", "")
     found = explain(line)
     assert repr(auto(line)) == repr(found[1] if found else None)
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ('{"loss": ' + "1" * 400 + "}", math.inf),
+        ('{"loss": -' + "1" * 400 + ', "step": 3}', -math.inf),
+        ("{'loss': " + "1" * 400 + "}", math.inf),
+        ("loss=" + "1" * 400, math.inf),
+    ],
+)
+def test_a_number_beyond_a_double_is_infinite_not_an_error(line: str, value: float) -> None:
+    p = auto(line)
+    assert p is not None and p.metrics["loss"] == value

@@ -82,6 +82,7 @@ class Owner:
         self._event_failures = event_failures  # the waker's count, read for each view
         # Keys fed by log lines -> when their last line was read.
         self._log_keys: dict[JobKey, float] = {}
+        self._log_samples: Counter[JobKey] = Counter()
         self.engine = engine
         self.pager = pager
         self.execs = execs
@@ -152,6 +153,7 @@ class Owner:
         if logged:
             samples.extend(logged)
             self._log_keys.update((s.key, now) for s in logged)
+            self._log_samples.update(s.key for s in logged)
         dropped.extend(self._silent_logs(now))
         for s in samples:
             transitions.extend(self.engine.evaluate(s))
@@ -181,6 +183,7 @@ class Owner:
         gone = [k for k, t in self._log_keys.items() if t < limit and self.source.find(k) is None]
         for k in gone:
             del self._log_keys[k]
+            self._log_samples.pop(k, None)
         return gone
 
     def _on_event(self, ev: Event) -> tuple[list[Sample], JobKey | None]:
@@ -310,6 +313,11 @@ class Owner:
         )
         for key in self._log_keys:
             if key not in sources and key in latest:
-                sources[key] = SourceHealth(key=key, last_sample_time=latest[key].time)
+                sources[key] = SourceHealth(
+                    key=key,
+                    last_sample_time=latest[key].time,
+                    samples=self._log_samples[key],
+                    kind="log",
+                )
         keep = {k: v for k, v in latest.items() if k in sources}
         self.view = View(now, keep, alerts, counters, sources, daemon)

@@ -203,7 +203,8 @@ def _sources(view: View, now: float) -> Iterator[Metric]:
     for key in sorted(view.sources):
         h = view.sources[key]
         values = [key.job, str(key.rank)]
-        lives[h.life] += 1
+        if h.kind == "segment":
+            lives[h.life] += 1
         a = h.age(now)
         if a is not None:
             age.add_metric(values, a)

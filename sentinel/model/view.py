@@ -68,6 +68,7 @@ class SourceHealth:
     samples: int = 0
     overruns: int = 0  # ring slots the writer overwrote before the daemon read them
     parse_errors: int = 0  # log sources: lines that did not parse
+    kind: Literal["segment", "log"] = "segment"
 
     def age(self, now: float) -> float | None:
         """Snapshot age: ``now`` minus the newest sample's time, None before the first sample."""

@@ -61,7 +61,12 @@ class Column:
 
     def index(self, positions: I64) -> I64:
         """Per position, the index of this metric's latest sample at or before it (-1: none)."""
-        return np.searchsorted(self.pos, positions, "right") - 1
+        last = self._cache.get("index")
+        if last is not None and last[0] is positions:  # type: ignore[index]
+            return last[1]  # type: ignore[index,no-any-return]  # every node of a rule asks
+        out = np.searchsorted(self.pos, positions, "right") - 1
+        self._cache["index"] = (positions, out)
+        return out
 
     def sparse(self, largest: bool, length: int) -> list[F64]:
         """Range max (or min) tables: level j holds the extreme of ``vals[i : i + 2**j]``."""
@@ -73,6 +78,33 @@ class Column:
             half = 1 << (len(levels) - 1)
             levels.append(pick(prev[:-half], prev[half:]) if len(prev) > half else prev[:0])
         return levels
+
+    def sliding(self, largest: bool, n: int) -> F64:
+        """``out[j]``: the extreme of the last ``n`` values up to ``j`` (van Herk / Gil-Werman).
+
+        O(len) whatever ``n``: prefix and suffix extremes within blocks of ``n``;
+        a window straddles two blocks and is the better of the two.
+        """
+        key = ("sliding", largest, n)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
+        acc = np.maximum.accumulate if largest else np.minimum.accumulate
+        pick = np.maximum if largest else np.minimum
+        v = self.vals
+        size = len(v)
+        out = acc(v[:n]) if size else v.copy()  # windows not yet full: a running extreme
+        if size > n:
+            blocks = -(-size // n)
+            fill = np.nan  # padding is never inside a window that is read
+            padded = np.concatenate((v, np.full(blocks * n - size, fill)))
+            grid = padded.reshape(blocks, n)
+            prefix = acc(grid, axis=1).ravel()
+            suffix = acc(grid[:, ::-1], axis=1)[:, ::-1].ravel()
+            ends = np.arange(n, size)  # windows [end - n + 1, end]
+            out = np.concatenate((out, pick(suffix[ends - n + 1], prefix[ends])))
+        self._cache[key] = out
+        return out
 
     def changed(self) -> I64:
         """``c[i]``: how many of the pairs (0,1) … (i-1,i) differ; NaN → NaN is no change."""
@@ -500,6 +532,8 @@ def _reduce(name: str, col: Column, lo: I64, hi: I64, tracked_n: int) -> F64:
             return d
         with np.errstate(invalid="ignore", over="ignore"):
             return d / (col.times[last] - col.times[lo])  # callers passed only dt > 0
+    if name in ("max", "min") and tracked_n:
+        return col.sliding(name == "max", tracked_n)[hi - 1]
     if name in ("max", "min"):
         levels = col.sparse(name == "max", int((hi - lo).max()))
         size = hi - lo

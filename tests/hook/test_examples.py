@@ -46,3 +46,15 @@ def test_the_hf_example_publishes_the_nan_its_log_hides(tmp_path: Path) -> None:
     assert all({"loss", "epoch", "similarity", "feature_std"} <= set(m) for m in per_step.values())
     assert math.isfinite(per_step[2]["loss"]) and math.isnan(per_step[3]["loss"])
     assert any("val_loss" in m and "val_accuracy" in m for _, m in rows)
+
+
+def test_the_plain_example_publishes_scale_clipping_and_probes(tmp_path: Path) -> None:
+    out = run(tmp_path, "plain_pytorch.py", "--steps", "12", "--job", "ex-plain")
+    assert "published 12 steps as job 'ex-plain'" in out
+    rows = segment_rows(tmp_path / "run" / "ex-plain.rank0.seg")
+    assert [s for s, _ in rows] == list(range(12))
+    for step, m in rows:
+        assert {"loss", "grad_norm", "lr", "loss_scale"} <= set(m)
+        assert m["loss_scale"] == 1.0  # CPU: the scaler is off
+        # the seed's encoder probes every 10 steps
+        assert ({"similarity", "feature_std", "token_norm"} <= set(m)) == (step % 10 == 0)

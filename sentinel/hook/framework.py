@@ -15,6 +15,7 @@ import re
 import sys
 import warnings
 from collections.abc import Mapping
+from typing import Any
 
 from sentinel.errors import PublisherWarning
 from sentinel.hook.publisher import Publisher
@@ -69,6 +70,15 @@ def host(value: object) -> object:
     ):
         return float(value.item())
     return value
+
+
+def value_of(t: Any) -> object:
+    """A 1-element tensor's value: a float on the CPU (publish's fast path), else the tensor.
+
+    A device tensor stays a tensor: the Publisher copies it asynchronously
+    instead of synchronising the step.
+    """
+    return t.item() if t.device.type == "cpu" else t
 
 
 def scalar(value: object) -> bool:

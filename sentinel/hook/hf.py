@@ -32,7 +32,7 @@ from torch import nn
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from sentinel.hook import probes as tensor_probes
-from sentinel.hook.framework import Session, default_job, host
+from sentinel.hook.framework import Session, default_job, host, value_of
 from sentinel.hook.publisher import Publisher
 from sentinel.wire import layout as L
 
@@ -225,11 +225,11 @@ class SentinelCallback(TrainerCallback):
                 if len(losses) > 1:
                     stacked = torch.stack(losses)
                     loss = stacked.sum() if self._summed else stacked.mean()
-                metrics["loss"] = host(loss)
+                metrics["loss"] = value_of(loss)
             if self._lr is not None:
                 metrics["lr"] = self._lr
             if self._scale is not None:
-                metrics["loss_scale"] = host(self._scale)
+                metrics["loss_scale"] = value_of(self._scale)
             if state.epoch is not None:
                 metrics["epoch"] = float(state.epoch)
             if not self._per_step.issuperset(metrics):
@@ -299,15 +299,16 @@ class SentinelCallback(TrainerCallback):
 
 def _loss_of(output: Any) -> torch.Tensor | None:
     """The loss in a model's output: ``output["loss"]`` (a ModelOutput), or a tuple's 0-d first."""
-    if isinstance(output, Mapping):
-        loss = output.get("loss")
-    elif isinstance(output, (tuple, list)) and output:
-        loss = output[0]
-        # Without labels a tuple starts with the logits, never 0-d.
-        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-            return None
-    else:
-        return None
+    # A ModelOutput's attribute, not its item: __getitem__ copies the whole output into a dict.
+    loss = getattr(output, "loss", None)
+    if loss is None:
+        if isinstance(output, Mapping):
+            loss = output.get("loss")
+        elif isinstance(output, (tuple, list)) and output:
+            loss = output[0]
+            # Without labels a tuple starts with the logits, never 0-d.
+            if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+                return None
     if isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.is_floating_point():
         return loss
     return None

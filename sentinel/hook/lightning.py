@@ -31,7 +31,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
 
 from sentinel.hook import probes as tensor_probes
-from sentinel.hook.framework import Session, default_job, host
+from sentinel.hook.framework import Session, default_job, host, value_of
 from sentinel.hook.publisher import Publisher
 from sentinel.wire import layout as L
 
@@ -182,13 +182,13 @@ class SentinelCallback(Callback):
         if s.due(step):
             metrics: dict[str, object] = {}
             if self._loss is not None:
-                metrics["loss"] = _value(self._loss)
+                metrics["loss"] = value_of(self._loss)
             if self._lr is not None:
                 metrics["lr"] = self._lr
             if self._norm is not None:
-                metrics["grad_norm"] = _value(self._norm)
+                metrics["grad_norm"] = value_of(self._norm)
             if self._scale is not None:
-                metrics["loss_scale"] = _value(self._scale)
+                metrics["loss_scale"] = value_of(self._scale)
             metrics["epoch"] = float(trainer.current_epoch)
             user = self._probe(trainer, pl_module, outputs, batch) if self.probes else None
             s.publish(step, metrics, user)
@@ -246,17 +246,12 @@ class SentinelCallback(Callback):
 
 def _loss_of(outputs: Any) -> torch.Tensor | None:
     """The loss in what ``training_step`` returned: a tensor, or a mapping's ``"loss"``."""
-    if isinstance(outputs, Mapping):
+    if type(outputs) is dict or isinstance(outputs, Mapping):
         outputs = outputs.get("loss")
     if isinstance(outputs, torch.Tensor) and outputs.numel() == 1:
         # Lightning hands over a detached copy; a manual loop may not.
         return outputs.detach() if outputs.requires_grad else outputs
     return None
-
-
-def _value(t: torch.Tensor) -> object:
-    """A float for a CPU tensor (publish's fast path); a device tensor stays one (no sync)."""
-    return t.item() if t.device.type == "cpu" else t
 
 
 def _grad_norm(params: list[torch.Tensor], uniform: bool) -> torch.Tensor | None:

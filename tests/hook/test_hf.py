@@ -250,3 +250,18 @@ def test_an_unwritable_run_dir_warns_once_and_training_goes_on(tmp_path: Path) -
     ours = [w for w in caught if issubclass(w.category, PublisherWarning)]
     assert len(ours) == 1, [str(w.message) for w in ours]
     assert "cannot publish" in str(ours[0].message)
+
+
+def test_the_job_name_comes_from_the_run_name_else_the_output_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    monkeypatch.delenv("SENTINEL_JOB", raising=False)
+    for run_name in (None, "bert/ft#2"):
+        Trainer(
+            model=model("regression"),
+            args=args(tmp_path / "my out", max_steps=1, run_name=run_name),
+            train_dataset=Stream("regression"),
+            callbacks=[SentinelCallback(run_dir=run_dir)],
+        ).train()
+    assert sorted(p.name for p in run_dir.iterdir()) == ["bert-ft-2.rank0.seg", "my-out.rank0.seg"]

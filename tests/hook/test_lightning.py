@@ -320,3 +320,15 @@ def test_ddp_ranks_stop_and_checkpoint_together_when_one_rank_is_asked(tmp_path:
 def _last_step(path: Path) -> int:
     with SegmentReader(path) as r:
         return r.last_step
+
+
+def test_the_job_name_comes_from_the_environment_else_the_run_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    monkeypatch.delenv("SENTINEL_JOB", raising=False)
+    root = tmp_path / "exp 7"  # not a valid job name as it is
+    trainer(root, [SentinelCallback(run_dir=run_dir)], max_steps=2).fit(Regressor(), loader(2))
+    monkeypatch.setenv("SENTINEL_JOB", "from-env")
+    trainer(root, [SentinelCallback(run_dir=run_dir)], max_steps=2).fit(Regressor(), loader(2))
+    assert sorted(p.name for p in run_dir.iterdir()) == ["exp-7.rank0.seg", "from-env.rank0.seg"]

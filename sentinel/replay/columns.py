@@ -64,21 +64,42 @@ class Columns:
         n = len(self)
         steps = self.record_steps()
         times = np.arange(1, n + 1, dtype=np.float64)
-        counts = np.zeros(n, dtype=np.int64)
-        passive_counts = np.zeros(n, dtype=np.int64)
-        for name, (idx, _) in self.metrics.items():
-            counts[idx] += 1
-            if name in passive:
-                passive_counts[idx] += 1
-        alive = counts > passive_counts
-        for rank in np.unique(self.ranks).tolist():
-            records = np.flatnonzero(self.ranks == rank) if n else self.ranks
-            local = np.full(n, -1, dtype=np.int64)
-            local[records] = np.arange(len(records))
+        alive = np.ones(n, dtype=bool)
+        if passive & self.metrics.keys():
+            counts = np.zeros(n, dtype=np.int64)
+            passive_counts = np.zeros(n, dtype=np.int64)
+            for name, (idx, _) in self.metrics.items():
+                counts[idx] += 1
+                if name in passive:
+                    passive_counts[idx] += 1
+            alive = counts > passive_counts
+        ranks = np.unique(self.ranks).tolist()
+        if not ranks:
+            return
+        if len(ranks) == 1:  # the usual file: one key, the columns as they are
+            live_at = np.maximum.accumulate(np.where(alive, times, -np.inf))
+            frame = Frame(times, steps, self.metrics, live=live_at)
+            yield JobKey(job, int(ranks[0])), frame, np.arange(n)
+            return
+        # Several ranks: each record's index within its rank, and each column split by rank.
+        order = np.argsort(self.ranks, kind="stable")
+        starts = np.searchsorted(self.ranks[order], ranks)
+        local = np.empty(n, dtype=np.int64)
+        local[order] = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
+        split: dict[str, tuple[I64, F64, I64]] = {}
+        for name, (idx, vals) in self.metrics.items():
+            r = self.ranks[idx]
+            o = np.argsort(r, kind="stable")
+            split[name] = (idx[o], vals[o], np.searchsorted(r[o], ranks, "left"))
+        for i, rank in enumerate(ranks):
+            a, b = int(starts[i]), int(starts[i + 1]) if i + 1 < len(ranks) else n
+            records = order[a:b]
             columns: dict[str, tuple[I64, F64]] = {}
-            for name, (idx, vals) in self.metrics.items():
-                mine = local[idx] >= 0
-                columns[name] = (local[idx[mine]], vals[mine])
+            for name, (idx, vals, cuts) in split.items():
+                lo = int(cuts[i])
+                hi = int(cuts[i + 1]) if i + 1 < len(ranks) else len(idx)
+                if hi > lo:
+                    columns[name] = (local[idx[lo:hi]], vals[lo:hi])
             t = times[records]
             live_at = np.maximum.accumulate(np.where(alive[records], t, -np.inf))
             yield (

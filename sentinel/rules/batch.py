@@ -26,6 +26,7 @@ expensive window behind a cheap test is computed where it matters.
 from __future__ import annotations
 
 import ast
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -43,6 +44,16 @@ Result = tuple[npt.NDArray[np.float64] | npt.NDArray[np.bool_], B]
 Node = Callable[["Frame", I64], Result]
 
 _MEDIAN_ROWS = 8192  # rows partitioned at once: bounds the copy to rows × window floats
+_SAFE = 1e300  # bounds beyond this are not trusted (an intermediate sum could overflow)
+
+Bounds = tuple[F64, F64, B]  # (low, high, known): low <= exact value <= high where known
+BoundsFn = Callable[["Frame", I64], Bounds]
+# Bounds of a node's value, for nodes that have cheap ones; nodes whose exact value is
+# expensive (a median); constants. A comparison whose sides have bounds decides from
+# them where it can and computes the exact sides only where it cannot.
+_BOUNDS: weakref.WeakKeyDictionary[Node, BoundsFn] = weakref.WeakKeyDictionary()
+_EXPENSIVE: weakref.WeakSet[Node] = weakref.WeakSet()
+_CONST: weakref.WeakKeyDictionary[Node, float] = weakref.WeakKeyDictionary()
 
 
 class Column:
@@ -301,6 +312,13 @@ _CMP: dict[type[ast.cmpop], Callable[[F64, F64], B]] = {
     ast.NotEq: np.not_equal,
 }
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+# For ``a OP b`` with a in [la, ha] and b in [lb, hb]: where it is surely true, surely false.
+_DECIDE: dict[Callable[[F64, F64], B], Callable[[F64, F64, F64, F64], tuple[B, B]]] = {
+    np.greater: lambda la, ha, lb, hb: (la > hb, ha <= lb),
+    np.greater_equal: lambda la, ha, lb, hb: (la >= hb, ha < lb),
+    np.less: lambda la, ha, lb, hb: (ha < lb, la >= hb),
+    np.less_equal: lambda la, ha, lb, hb: (ha <= lb, la > hb),
+}
 
 
 class _Builder:
@@ -315,8 +333,9 @@ class _Builder:
             inner = self.node(n.operand)
             if isinstance(n.op, ast.Not):
                 return _not(inner)
+            c = _CONST.get(inner)
             if isinstance(n.op, ast.USub):
-                return _negate(inner)
+                return _negate(inner) if c is None else _constant(-1.0 * c)  # folded, as compiled
             return inner
         if isinstance(n, ast.BinOp):
             return _arith(_BINOPS[type(n.op)], self.node(n.left), self.node(n.right))
@@ -391,7 +410,21 @@ def _negate(inner: Node) -> Node:
         v, k = inner(fr, p)
         return np.multiply(-1.0, v), k
 
+    b = _BOUNDS.get(inner)
+    if b is not None:
+
+        def bounds(fr: Frame, p: I64) -> Bounds:
+            lo, hi, k = b(fr, p)
+            return np.multiply(-1.0, hi), np.multiply(-1.0, lo), k
+
+        _derived(f, bounds, inner)
     return f
+
+
+def _derived(f: Node, bounds: BoundsFn, *children: Node) -> None:
+    _BOUNDS[f] = bounds
+    if any(c in _EXPENSIVE for c in children):
+        _EXPENSIVE.add(f)
 
 
 def _arith(sym: str, a: Node, b: Node) -> Node:
@@ -403,7 +436,53 @@ def _arith(sym: str, a: Node, b: Node) -> Node:
         with np.errstate(over="ignore", invalid="ignore"):
             return op(x, y), kx & ky  # type: ignore[arg-type]
 
+    bounds = _arith_bounds(sym, a, b)
+    if bounds is not None:
+        _derived(f, bounds, a, b)
     return f
+
+
+def _arith_bounds(sym: str, a: Node, b: Node) -> BoundsFn | None:
+    """Bounds of ``a sym b`` from its operands' (correct rounding is monotonic)."""
+    ba, bb = _BOUNDS.get(a), _BOUNDS.get(b)
+    if ba is None or bb is None:
+        return None
+    ca, cb = _CONST.get(a), _CONST.get(b)
+
+    def both(fr: Frame, p: I64) -> tuple[Bounds, Bounds]:
+        return ba(fr, p), bb(fr, p)
+
+    if sym in "+-":
+
+        def add(fr: Frame, p: I64) -> Bounds:
+            (la, ha, ka), (lb, hb, kb) = both(fr, p)
+            with np.errstate(over="ignore", invalid="ignore"):
+                if sym == "+":
+                    return la + lb, ha + hb, ka & kb
+                return la - hb, ha - lb, ka & kb
+
+        return add
+    if sym == "*" and (ca is not None or cb is not None):
+        c = ca if ca is not None else cb
+        assert c is not None
+        x = bb if ca is not None else ba
+
+        def scale(fr: Frame, p: I64) -> Bounds:
+            lo, hi, k = x(fr, p)
+            with np.errstate(over="ignore", invalid="ignore"):
+                return (c * lo, c * hi, k) if c >= 0 else (c * hi, c * lo, k)
+
+        return scale
+    if sym == "/" and cb is not None and cb != 0:
+        d = cb
+
+        def divide(fr: Frame, p: I64) -> Bounds:
+            lo, hi, k = ba(fr, p)
+            with np.errstate(over="ignore", invalid="ignore"):
+                return (lo / d, hi / d, k) if d > 0 else (hi / d, lo / d, k)
+
+        return divide
+    return None
 
 
 def _compare(ops: Sequence[Callable[[F64, F64], B]], operands: Sequence[Node]) -> Node:
@@ -417,7 +496,38 @@ def _compare(ops: Sequence[Callable[[F64, F64], B]], operands: Sequence[Node]) -
             with np.errstate(invalid="ignore"):
                 return op(x, y), kx & ky  # type: ignore[arg-type]
 
-        return one
+        ba, bb = _BOUNDS.get(a), _BOUNDS.get(b)
+        if (
+            ba is None
+            or bb is None
+            or op not in _DECIDE
+            or not (a in _EXPENSIVE or b in _EXPENSIVE)
+        ):
+            return one
+        decide = _DECIDE[op]
+
+        def bounded(fr: Frame, p: I64) -> Result:
+            la, ha, ka = ba(fr, p)
+            lb, hb, kb = bb(fr, p)
+            known = ka & kb
+            with np.errstate(invalid="ignore"):
+                trusted = (
+                    (np.abs(la) < _SAFE)
+                    & (np.abs(ha) < _SAFE)
+                    & (np.abs(lb) < _SAFE)
+                    & (np.abs(hb) < _SAFE)
+                )
+                yes, no = decide(la, ha, lb, hb)
+            decided = known & trusted & (yes | no)
+            rest = known & ~decided
+            val = yes & decided
+            if rest.any():
+                v, k = one(fr, p[rest])
+                val[rest] = v.astype(bool) & k
+                known[rest] = k
+            return val, known
+
+        return bounded
 
     def chain(fr: Frame, p: I64) -> Result:
         values = [g(fr, p) for g in operands]
@@ -437,7 +547,17 @@ def _constant(c: float) -> Node:
     def f(fr: Frame, p: I64) -> Result:
         return np.full(len(p), c), np.ones(len(p), dtype=bool)
 
+    _CONST[f] = c
+    _BOUNDS[f] = _exact_bounds(f)
     return f
+
+
+def _exact_bounds(f: Node) -> BoundsFn:
+    def b(fr: Frame, p: I64) -> Bounds:
+        v, k = f(fr, p)
+        return v, v, k  # type: ignore[return-value]
+
+    return b
 
 
 def _metric(name: str) -> Node:
@@ -448,6 +568,7 @@ def _metric(name: str) -> Node:
         i = col.index(p)
         return col.vals[np.maximum(i, 0)], i >= 0
 
+    _BOUNDS[f] = _exact_bounds(f)
     return f
 
 
@@ -460,6 +581,17 @@ def _scalar(name: str, arg: Node) -> Node:
         v, k = arg(fr, p)
         return test(v), k  # type: ignore[arg-type]
 
+    b = _BOUNDS.get(arg)
+    if name == "abs" and b is not None:
+
+        def bounds(fr: Frame, p: I64) -> Bounds:
+            lo, hi, k = b(fr, p)
+            with np.errstate(invalid="ignore"):
+                low = np.where(lo >= 0, lo, np.where(hi <= 0, -hi, 0.0))
+                high = np.maximum(np.abs(lo), np.abs(hi))
+            return low, high, k
+
+        _derived(f, bounds, arg)
     return f
 
 
@@ -519,6 +651,31 @@ def _window(name: str, metric: str, span: Span, cap: int) -> Node:
         val[known] = _reduce(name, col, lo[known], hi[known], n if seconds is None else 0)
         return val, known
 
+    if name == "median":
+        # An order statistic lies between the window's min and max, which are cheap.
+
+        def bounds(fr: Frame, p: I64) -> Bounds:
+            col = fr.columns.get(metric)
+            if col is None:
+                nan = np.full(len(p), np.nan)
+                return nan, nan, np.zeros(len(p), dtype=bool)
+            hi = col.index(p) + 1
+            if seconds is None:
+                lo = np.maximum(hi - n, 0)
+            else:
+                since = np.searchsorted(col.times, fr.times[p] - seconds, "left")
+                lo = np.maximum(since, hi - cap)
+            known = (hi > 0) & (hi - lo >= 1)
+            low = np.full(len(p), np.nan)
+            high = np.full(len(p), np.nan)
+            if known.any():
+                tracked = n if seconds is None else 0
+                low[known] = _reduce("min", col, lo[known], hi[known], tracked)
+                high[known] = _reduce("max", col, lo[known], hi[known], tracked)
+            return low, high, known
+
+        _BOUNDS[f] = bounds
+        _EXPENSIVE.add(f)
     return f
 
 

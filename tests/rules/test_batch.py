@@ -10,6 +10,7 @@ every sum is exact and "exactly the engine's" can be asserted to the bit.
 from __future__ import annotations
 
 import math
+import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -50,6 +51,15 @@ EXPRESSIONS = [
     "age() > 0 or z == 1",
     "count(w, 3) == 0 or x > 100",
     "median(x, 6) > 0.5",
+    "x - median(x, 5) >= -0.5",
+    "abs(x) < 2 * median(y, 3) + 1",
+    "-median(x, 4) <= x / 2",
+    'median(x, "3s") * -2 > y',
+    "median(x, 3) * 1e308 < x * 1e308",
+    "median(y, 4) / -4 <= x",
+    "abs(median(x, 4)) < 0.5",
+    "median(x, 3) >= x",
+    "y <= median(y, 2) - 0.25",
     'x > 1 and avg(y, "3s") > 0',
     'x > 0 and rate(z, "4s") >= 0',
 ]
@@ -149,3 +159,19 @@ def test_transitions_come_in_sample_then_rule_order() -> None:
     assert got == per_sample(samples)
     times = [t for t, _ in got]
     assert times == sorted(times)
+
+
+def test_a_long_random_series() -> None:
+    # Long enough for windows to fill and for bounds to decide most comparisons.
+    rng = random.Random(7)
+    samples: list[tuple[float, dict[str, float]]] = []
+    for _ in range(1500):
+        metrics = {
+            m: rng.randint(-12, 12) / 4 if rng.random() > 0.01 else math.nan
+            for m in ("x", "y", "z")
+            if rng.random() < 0.7
+        }
+        samples.append((rng.choice([0.5, 1.0, 2.0]), metrics or {"x": 0.0}))
+    expected = per_sample(samples)
+    assert len(expected) > 200
+    assert batched(samples) == expected

@@ -30,7 +30,7 @@ from sentinel.sources.parse import Parsed, Parser, auto, read_records
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
-PIECE_BYTES = 4 << 20  # a piece per worker task; smaller pieces report progress sooner
+PIECE_BYTES = 2 << 20  # a piece per worker task: small enough that no worker idles long at the end
 PARALLEL_FROM = 16 << 20  # below this a worker pool costs more than it saves
 
 

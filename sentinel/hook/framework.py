@@ -26,6 +26,16 @@ JOB_ENV = "SENTINEL_JOB"
 _NOT_JOB = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
+def check_options(job: str | None, every_n_steps: int) -> None:
+    """A callback's constructor arguments, checked as ``Publisher`` would (ValueError)."""
+    if every_n_steps < 1:
+        raise ValueError(f"every_n_steps must be at least 1, not {every_n_steps}")
+    if job is not None and not L.valid_job_name(job):
+        raise ValueError(
+            f"job name {job!r} must be 1-63 characters of letters, digits, '_', '.', '-'"
+        )
+
+
 def job_name(*candidates: object) -> str:
     """The first candidate that makes a valid job name once sanitised, else ``train``.
 

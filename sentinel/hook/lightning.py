@@ -31,7 +31,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
 
 from sentinel.hook import probes as tensor_probes
-from sentinel.hook.framework import Session, default_job, host, value_of
+from sentinel.hook.framework import Session, check_options, default_job, host, value_of
 from sentinel.hook.publisher import Publisher
 from sentinel.wire import layout as L
 
@@ -68,12 +68,7 @@ class SentinelCallback(Callback):
         sync_every: int = 10,
         max_metrics: int = L.DEFAULT_CAPACITY,
     ) -> None:
-        if every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be at least 1, not {every_n_steps}")
-        if job is not None and not L.valid_job_name(job):
-            raise ValueError(
-                f"job name {job!r} must be 1-63 characters of letters, digits, '_', '.', '-'"
-            )
+        check_options(job, every_n_steps)
         self.job = job
         self.run_dir = run_dir
         self.probes = tuple(probes)

@@ -26,10 +26,8 @@ character is a ``memchr``, so those go first) plus, if it holds
 ``explain`` follows the same order through the family functions and also
 names the family that matched (for debugging a config, the benchmark's
 per-format counts and tests); ``auto`` inlines the two commonest formats.
-``tests/sources/parse`` checks that they agree, and ``test_equivalence``
-that both give what the straightforward code before the fast paths gave
-(``tests/sources/parse/reference.py``). Keep them in step when changing the
-order.
+``tests/sources/parse`` checks that they agree (and the golden logs what
+both give). Keep them in step when changing the order.
 """
 
 from __future__ import annotations

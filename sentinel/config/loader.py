@@ -14,9 +14,9 @@ from yaml.nodes import Node, ScalarNode
 
 from sentinel.durations import parse_duration
 from sentinel.rules.problems import Problems
-from sentinel.rules.yamlpos import NULL_TAG, at, compose, fields, sequence, string
+from sentinel.rules.yamlpos import NULL_TAG, Locator, at, compose, fields, sequence, string
 from sentinel.sources.logs import LogSpec
-from sentinel.sources.parse import PARSERS
+from sentinel.sources.parse import PARSERS, UserParser, parsers_from_node
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
@@ -57,6 +57,7 @@ class Config:
     dry_run: bool = False
     forget_after: float = 3600.0
     logs: tuple[LogSpec, ...] = ()
+    parsers: tuple[UserParser, ...] = ()  # user regex parsers, tried before the built-ins
 
 
 # The top-level keys of a config file. ``sentinel check`` tells a config from a
@@ -73,6 +74,7 @@ KEYS = (
     "journal",
     "dry_run",
     "forget_after",
+    "parsers",
 )
 
 
@@ -149,6 +151,8 @@ def load_config(path: str | Path) -> Config:
                 values[key] = _stop(v, problems)
             elif key == "logs":
                 values[key] = _logs(v, problems, path.parent)
+            elif key == "parsers":
+                values[key] = tuple(parsers_from_node(v, problems, Locator(text)))
     if isinstance(values.get("tick"), float) and not 0.005 <= float(values["tick"]) <= 10:  # type: ignore[arg-type]
         at(problems, f["tick"].value if f else root, "tick: must be between 5ms and 10s")
     problems.raise_if_any()

@@ -108,7 +108,9 @@ class Daemon:
         make_run_dir(self.run_dir)
         source = SegmentSource(self.run_dir, forget_after=config.forget_after)
         self.waker = FileWaker([self.run_dir])
-        self.logs = LogSource(config.logs, watcher=self.waker) if config.logs else None
+        self.logs = (
+            LogSource(config.logs, watcher=self.waker, user=config.parsers) if config.logs else None
+        )
         self.owner = Owner(
             source=source,
             engine=Engine(self.rules, host=self.host),

@@ -17,7 +17,17 @@ def register(sub: Any) -> None:
     p = sub.add_parser("replay", help="back-test the rules on finished logs; a timeline")
     p.add_argument("logs", nargs="+", metavar="LOG", help="log, metrics.csv or trainer_state.json")
     p.add_argument("-r", "--rules", nargs="+", default=[], help="rule files (default: built-in)")
-    p.add_argument("-c", "--config", help="take the rule files from this sentinel.yaml")
+    p.add_argument(
+        "-c", "--config", help="take the rule files and user parsers from this sentinel.yaml"
+    )
+    p.add_argument(
+        "--parsers",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="user regex parsers (YAML, docs/log-formats.md), tried before the built-ins;"
+        " repeatable",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per transition")
     p.add_argument(
         "-j",
@@ -40,15 +50,19 @@ def run(args: argparse.Namespace) -> int:
     from sentinel.replay.progress import Progress
     from sentinel.replay.timeline import Tally, replay
     from sentinel.rules.ruleset import load_files
+    from sentinel.sources.parse import auto, chain, load_parsers
 
     try:
-        if args.rules:
-            rules = load_files(args.rules)
-        else:
-            rules = load_rules(load_config(args.config) if args.config else Config())
+        config = load_config(args.config) if args.config else Config()
+        rules = load_files(args.rules) if args.rules else load_rules(config)
+        user = [*config.parsers, *(p for f in args.parsers for p in load_parsers(f))]
     except SentinelError as err:
         print(err, file=sys.stderr)
         return 2
+    except OSError as err:
+        print(f"replay: {err}", file=sys.stderr)
+        return 2
+    parser = chain([*user, auto]) if user else None
     paths = [Path(p) for p in args.logs]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -61,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     kept: list[tuple[str, Columns]] | None = [] if args.plot else None
     firings: list[Firing] = []
     try:
-        for e in replay(paths, rules, tally=tally, jobs=jobs, progress=bar, keep=kept):
+        found = replay(paths, rules, parser=parser, tally=tally, jobs=jobs, progress=bar, keep=kept)
+        for e in found:
             t = e.transition
             if t.fired:
                 firings.append(Firing(t.step, t.rule))

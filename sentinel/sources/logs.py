@@ -24,7 +24,7 @@ from typing import Any
 
 from sentinel.model import JobKey, Sample
 from sentinel.sources import globwatch, tail
-from sentinel.sources.parse import PARSERS, Parser
+from sentinel.sources.parse import PARSERS, Parser, chain
 from sentinel.sources.tail import LogTail, Start, Watcher
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,13 @@ class _Entry:
 
 
 class LogSource:
-    def __init__(self, specs: Sequence[LogSpec], *, watcher: Watcher | None = None) -> None:
+    def __init__(
+        self,
+        specs: Sequence[LogSpec],
+        *,
+        watcher: Watcher | None = None,
+        user: Sequence[Parser] = (),
+    ) -> None:
         self.counts: dict[str, LogCounts] = {}
         self.entries = [
             _Entry(
@@ -68,7 +74,7 @@ class LogSource:
                 LogTail(
                     [s.path], start=Start.START if s.from_start else Start.END, watcher=watcher
                 ),
-                PARSERS[s.parser],
+                chain([*user, PARSERS[s.parser]]),  # user parsers first (docs/log-formats.md)
             )
             for s in specs
         ]

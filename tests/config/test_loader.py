@@ -148,3 +148,15 @@ def test_a_null_job_and_an_empty_rules_glob(tmp_path: Path) -> None:
     run = tmp_path / "shm" / "sentinel"
     make_run_dir(run)
     assert stat.S_IMODE(os.stat(run).st_mode) == 0o1777
+
+
+def test_a_bad_user_parser_is_reported_at_its_place(tmp_path: Path) -> None:
+    from sentinel.rules.problems import RuleFileError
+
+    config = tmp_path / "sentinel.yaml"
+    config.write_text("parsers:\n  - regex: 'loss (?P<loss>\\S+'\n  - regex: 'no groups here'\n")
+    with pytest.raises(RuleFileError) as e:
+        load_config(config)
+    text = str(e.value)
+    assert f"{config}:2:" in text and "missing )" in text
+    assert f"{config}:3:" in text

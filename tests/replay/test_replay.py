@@ -81,3 +81,25 @@ def test_bad_input_exits_2(tmp_path: Path) -> None:
     log.write_text("loss=1\n")
     p = _replay(str(log), "-r", str(bad))
     assert p.returncode == 2 and f"{bad}:5:" in p.stderr
+
+
+def test_user_parsers_from_a_file_or_the_config(tmp_path: Path) -> None:
+    log = tmp_path / "div.log"
+    log.write_text(
+        "".join(f"Encoder Diversity (iter {i}): {v}\n" for i, v in enumerate([0.9, 0.3, 0.2, 0.1]))
+    )
+    assert "0 alert(s) fired" in _replay(str(log)).stderr  # no built-in format reads it
+    parsers = tmp_path / "parsers.yaml"
+    parsers.write_text(
+        "parsers:\n  - regex: 'Encoder Diversity \\(iter (?P<step>\\d+)\\): (?P<diversity>\\S+)'\n"
+    )
+    config = tmp_path / "sentinel.yaml"
+    config.write_text(parsers.read_text())
+    for args in (["--parsers", str(parsers)], ["-c", str(config)]):
+        p = _replay(str(log), *args)
+        assert p.returncode == 1, p.stderr
+        assert f"{log}:3: step 2: FIRING ModeCollapse [critical] diversity=0.2" in p.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("parsers:\n  - regex: '(?P<x>'\n")
+    p = _replay(str(log), "--parsers", str(bad))
+    assert p.returncode == 2 and f"{bad}:2:" in p.stderr

@@ -60,6 +60,7 @@ CONFIG_LINES = {
     "journal": "journal: journal.db",
     "dry_run": "dry_run: true",
     "forget_after": "forget_after: 5m",
+    "parsers": "parsers: []",
 }
 
 

@@ -136,3 +136,28 @@ def test_an_unknown_state_is_a_first_start(tmp_path: Path) -> None:
     append(f["a"], 3)
     assert seen(again.poll(1.0)) == {"a": [3]}
     again.close()
+
+
+def test_user_parsers_run_before_the_built_in_one(tmp_path: Path) -> None:
+    from sentinel.config import load_config
+
+    (tmp_path / "exp").mkdir()
+    log = tmp_path / "exp" / "train.log"
+    config = tmp_path / "sentinel.yaml"
+    config.write_text(
+        f"logs: [{{path: {log}, from: start}}]\n"
+        "parsers:\n"
+        "  - regex: 'Encoder Diversity \\(iter (?P<step>\\d+)\\): (?P<diversity>\\S+)'\n"
+        "  - regex: 'iter (?P<step>\\d+): loss (?P<loss>\\S+),'\n"
+        "    prefix: mine_\n"
+    )
+    log.write_text("Encoder Diversity (iter 7): 0.25\n" + line(8) + "grad_norm=3.5\n")
+    c = load_config(config)
+    src = LogSource(c.logs, user=c.parsers)
+    got = [(s.step, dict(s.metrics)) for s in src.poll(0.0)]
+    assert got == [
+        (7, {"diversity": 0.25}),
+        (8, {"mine_loss": 2.5}),  # the user's parser wins over the nanoGPT format
+        (8, {"grad_norm": 3.5}),  # what no user parser takes, auto still reads
+    ]
+    src.close()

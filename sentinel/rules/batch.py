@@ -738,7 +738,8 @@ def _median(col: Column, lo: I64, hi: I64, n: int) -> F64:
                 res[a : a + _MEDIAN_ROWS] = part[:, mid]
             else:
                 # Left of ``mid`` lies the lower half: its largest is the other middle value.
-                res[a : a + _MEDIAN_ROWS] = (part[:, :mid].max(axis=1) + part[:, mid]) / 2.0
+                with np.errstate(invalid="ignore"):  # -inf + inf is NaN, as in Python
+                    res[a : a + _MEDIAN_ROWS] = (part[:, :mid].max(axis=1) + part[:, mid]) / 2.0
         res[has_nan] = np.nan
         out[full] = res
     return out

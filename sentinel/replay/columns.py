@@ -138,14 +138,17 @@ class _Collector:
             add_rank(rank)
 
     def parse_lines(self, lines: Iterable[str], parse: Parser) -> int:
-        """``add_all`` of what ``parse`` finds in ``lines``, in one loop; returns the line count."""
+        """``add_all`` of what ``parse`` finds in ``lines`` (no line ends), in one loop.
+
+        Returns the line count.
+        """
         add_line, add_step, add_rank = self.lines.append, self.steps.append, self.ranks.append
         shapes = self.shapes
         get = shapes.get
         n = len(self.lines)
         count = 0
         for count, line in enumerate(lines, 1):
-            p = parse(line.rstrip("\r\n"))
+            p = parse(line)
             if p is None:
                 continue
             step, metrics, _, rank = p
@@ -192,7 +195,17 @@ def _piece(path: str, start: int, end: int) -> Columns:
         f.seek(start)
         text = f.read(end - start).decode("utf-8", errors="replace")
     c = _Collector()
-    return c.columns(c.parse_lines(io.StringIO(text, newline=""), _PIECE_PARSER))
+    return c.columns(c.parse_lines(_split(text), _PIECE_PARSER))
+
+
+def _split(text: str) -> list[str]:
+    """The lines ``open(newline="")`` yields, without their ends."""
+    if "\r" in text:  # \r and \r\n end lines too: the slow, exact way
+        return [line.rstrip("\r\n") for line in io.StringIO(text, newline="")]
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the text ended with a newline (or was empty)
+    return lines
 
 
 _PIECE_PARSER: Parser = auto  # set before the pool forks: workers inherit it

@@ -293,6 +293,7 @@ class Owner:
             for t in self.source.tracked.values()
         }
         stats = self.pager.snapshot()
+        log_lines, log_events = self.logs.totals() if self.logs is not None else ({}, {})
         counters = Counters(
             alerts_fired=dict(self.tallies.fired),
             deliveries=stats.by_outcome(),
@@ -302,6 +303,8 @@ class Owner:
             reloads_failed=self.tallies.reloads_failed,
             segments_seen=self.tallies.segments,
             file_event_failures=self._event_failures() if self._event_failures else 0,
+            log_lines=log_lines,
+            log_events=log_events,
         )
         h = self.health
         daemon = DaemonHealth(

@@ -178,6 +178,22 @@ def _counters(view: View) -> Iterator[Metric]:
         "File events lost (no inotify, a watch refused, a queue overflow); polling catches up.",
         value=c.file_event_failures,
     )
+    lines = CounterMetricFamily(
+        "sentinel_log_lines",
+        "Log lines read (read), giving samples (metric) or not (other); cut or with bad UTF-8.",
+        labels=["kind"],
+    )
+    for kind, n in sorted(c.log_lines.items()):
+        lines.add_metric([kind], n)
+    yield lines
+    events = CounterMetricFamily(
+        "sentinel_log_file_events",
+        "Log files rotated, truncated (copytruncate) or failing to read.",
+        labels=["kind"],
+    )
+    for kind, n in sorted(c.log_events.items()):
+        events.add_metric([kind], n)
+    yield events
 
 
 def _sources(view: View, now: float) -> Iterator[Metric]:

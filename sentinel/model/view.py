@@ -87,6 +87,10 @@ class Counters:
     reloads_failed: int = 0
     segments_seen: int = 0  # segments (incarnations) ever discovered
     file_event_failures: int = 0  # inotify: no observer, a watch refused, a queue overflow
+    # Log sources: lines by kind (read, metric, other, cut, invalid) and file events
+    # (rotation, truncation, error), summed over every configured log.
+    log_lines: Mapping[str, int] = field(default_factory=dict)
+    log_events: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,23 @@ class LogSource:
                     break
         return out
 
+    def totals(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(lines by kind, file events by kind) over every entry, for the exporter."""
+        lines = dict.fromkeys(("read", "metric", "other", "cut", "invalid"), 0)
+        events = dict.fromkeys(("rotation", "truncation", "error"), 0)
+        for c in self.counts.values():
+            lines["metric"] += c.samples
+            lines["other"] += c.other
+        for e in self.entries:
+            t = e.tail.counters()
+            lines["read"] += t.lines
+            lines["cut"] += t.cut_lines
+            lines["invalid"] += t.invalid_lines
+            events["rotation"] += t.rotations
+            events["truncation"] += t.truncations
+            events["error"] += t.errors
+        return lines, events
+
     def export_state(self) -> dict[str, Any]:
         """Plain JSON: each entry's identity with its tail's positions."""
         return {

@@ -37,7 +37,13 @@ def served() -> set[str]:
     view = small_view()
     view = replace(
         view,
-        counters=replace(view.counters, exec_runs={"failed": 1}, file_event_failures=2),
+        counters=replace(
+            view.counters,
+            exec_runs={"failed": 1},
+            file_event_failures=2,
+            log_lines={"read": 3},
+            log_events={"rotation": 1},
+        ),
     )
     with (
         exporter.start(lambda: view, port=0) as server,

@@ -329,6 +329,8 @@ def test_a_log_file_is_followed_and_its_nan_paged(
     eventually(lambda: any("NanLoss" in x for x in titles(endpoint)), timeout=60)
     page = next(p for p in endpoint.received() if "NanLoss" in str(p["title"]))
     assert "exp7" in str(page["message"]) and "step:   6" in str(page["message"])
+    # the two new lines (the 5 before the daemon started were skipped) gave samples
+    assert 'sentinel_log_lines_total{kind="metric"} 2.0' in d.metrics()
     assert d.stop() == 0
 
 

@@ -161,3 +161,24 @@ def test_user_parsers_run_before_the_built_in_one(tmp_path: Path) -> None:
         (8, {"grad_norm": 3.5}),  # what no user parser takes, auto still reads
     ]
     src.close()
+
+
+def test_totals_count_lines_by_kind_and_file_events(tmp_path: Path) -> None:
+    (tmp_path / "exp").mkdir()
+    log = tmp_path / "exp" / "train.log"
+    src = LogSource([LogSpec(str(log), from_start=True)])
+    log.write_bytes(
+        line(1).encode()
+        + b"just noise\n"
+        + b"grad_norm=3.5 \xff\xfe\n"  # a metric line with bad bytes
+        + b"x" * (100 * 1024)  # longer than the 64 KiB line limit: cut
+        + b"\n"
+    )
+    assert [s.step for s in src.poll(0.0)] == [1, 1]
+    log.rename(tmp_path / "exp" / "train.log.1")
+    log.write_text(line(2))
+    assert [s.step for s in src.poll(1.0)] == [2]
+    lines, events = src.totals()
+    assert lines == {"read": 5, "metric": 3, "other": 2, "cut": 1, "invalid": 1}
+    assert events == {"rotation": 1, "truncation": 0, "error": 0}
+    src.close()

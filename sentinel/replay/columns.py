@@ -31,7 +31,8 @@ I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
 PIECE_BYTES = 2 << 20  # a piece per worker task: small enough that no worker idles long at the end
-PARALLEL_FROM = 16 << 20  # below this a worker pool costs more than it saves
+PARALLEL_FROM = 16 << 20
+_INT64 = 2**63 - 1  # below this a worker pool costs more than it saves
 
 
 @dataclass
@@ -173,8 +174,9 @@ class _Collector:
                 parts.setdefault(name, []).append((at, table[:, j]))
         return Columns(
             np.array(self.lines, dtype=np.int64),
-            np.array([-1 if s is None else s for s in self.steps], dtype=np.int64),
-            np.array([r or 0 for r in self.ranks], dtype=np.int64),
+            # A step or rank beyond int64 is no step or rank a trainer printed: none.
+            np.array([-1 if s is None or s > _INT64 else s for s in self.steps], dtype=np.int64),
+            np.array([r if r and r <= _INT64 else 0 for r in self.ranks], dtype=np.int64),
             {name: _merge(p) for name, p in parts.items()},
             line_count,
         )

@@ -43,7 +43,8 @@ B = npt.NDArray[np.bool_]
 Result = tuple[npt.NDArray[np.float64] | npt.NDArray[np.bool_], B]
 Node = Callable[["Frame", I64], Result]
 
-_MEDIAN_ROWS = 8192  # rows partitioned at once: bounds the copy to rows × window floats
+_MEDIAN_ROWS = 8192  # rows partitioned at once
+_MEDIAN_FLOATS = 8 << 20  # and at most this many floats copied at once (64 MB)
 _SAFE = 1e300  # bounds beyond this are not trusted (an intermediate sum could overflow)
 
 Bounds = tuple[F64, F64, B]  # (low, high, known): low <= exact value <= high where known
@@ -128,13 +129,16 @@ class Column:
             self._cache["changes"] = c
         return c  # type: ignore[return-value]
 
-    def running(self, kind: str, n: int) -> tuple[F64, I64]:
-        """The engine's sliding aggregate after each sample (value, size), by its own code."""
-        key = ("running", kind, n)
+    def running(self, kind: str, n: int, upto: int | None = None) -> tuple[F64, I64]:
+        """The engine's sliding aggregate after each sample (value, size), by its own code.
+
+        Over the first ``upto`` samples only, when given.
+        """
+        key = ("running", kind, n, upto)
         hit = self._cache.get(key)
         if hit is None:
             a = aggregates.make(kind, n)
-            vals = self.vals.tolist()
+            vals = self.vals[:upto].tolist()
             out = np.empty(len(vals))
             size = np.empty(len(vals), dtype=np.int64)
             for j, v in enumerate(vals):
@@ -193,8 +197,10 @@ class Frame:
 
         Windows are kept for the metrics in ``needs`` only, without sliding
         aggregates: a window function read from this state recomputes over
-        the window (an ``avg`` may then differ from the engine's running one
-        in the last bits). ``names``: only these metrics (default: all).
+        the window (an ``avg`` may then differ from the engine's running one:
+        in the last bits, or wholly near the float limits, where the running
+        sum overflows and the recomputed one may not). ``names``: only these
+        metrics (default: all).
         """
         js = JobState(key)
         t = float(self.times[p])
@@ -648,7 +654,8 @@ def _window(name: str, metric: str, span: Span, cap: int) -> Node:
         val = np.full(len(p), np.nan)
         if not known.any():
             return val, known
-        val[known] = _reduce(name, col, lo[known], hi[known], n if seconds is None else 0)
+        # + 0.0: a window never yields -0.0 (which equal values a window keeps is its own)
+        val[known] = _reduce(name, col, lo[known], hi[known], n if seconds is None else 0) + 0.0
         return val, known
 
     if name == "median":
@@ -672,6 +679,11 @@ def _window(name: str, metric: str, span: Span, cap: int) -> Node:
                 tracked = n if seconds is None else 0
                 low[known] = _reduce("min", col, lo[known], hi[known], tracked)
                 high[known] = _reduce("max", col, lo[known], hi[known], tracked)
+            # Near the float limits (a + b) / 2 can overflow past max: no bounds there.
+            with np.errstate(invalid="ignore"):
+                wild = ~((np.abs(low) < _SAFE) & (np.abs(high) < _SAFE))
+            low[wild] = np.nan
+            high[wild] = np.nan
             return low, high, known
 
         _BOUNDS[f] = bounds
@@ -721,9 +733,8 @@ def _median(col: Column, lo: I64, hi: I64, n: int) -> F64:
     full = hi - lo == n
     vals = col.vals
     if (~full).any():
-        listed = vals[:n].tolist()  # windows not yet full are the first n - 1
-        reduce = fn.REDUCERS["median"]
-        out[~full] = [reduce(listed[a:b]) for a, b in zip(lo[~full], hi[~full], strict=True)]
+        # Windows not yet full are the first n - 1: the engine's running median over them.
+        out[~full] = col.running("median", n, n - 1)[0][hi[~full] - 1]
     if full.any():
         starts = lo[full]
         nan_before = np.concatenate(([0], np.cumsum(np.isnan(vals), dtype=np.int64)))
@@ -731,15 +742,16 @@ def _median(col: Column, lo: I64, hi: I64, n: int) -> F64:
         rows = np.lib.stride_tricks.sliding_window_view(vals, n)
         mid = n // 2
         res = np.empty(len(starts))
-        for a in range(0, len(starts), _MEDIAN_ROWS):
-            part = rows[starts[a : a + _MEDIAN_ROWS]]  # a copy: partitioned in place
+        step = max(1, min(_MEDIAN_ROWS, _MEDIAN_FLOATS // n))  # bounded copies for long windows
+        for a in range(0, len(starts), step):
+            part = rows[starts[a : a + step]]  # a copy: partitioned in place
             part.partition(mid, axis=1)
             if n % 2:
-                res[a : a + _MEDIAN_ROWS] = part[:, mid]
+                res[a : a + step] = part[:, mid]
             else:
                 # Left of ``mid`` lies the lower half: its largest is the other middle value.
-                with np.errstate(invalid="ignore"):  # -inf + inf is NaN, as in Python
-                    res[a : a + _MEDIAN_ROWS] = (part[:, :mid].max(axis=1) + part[:, mid]) / 2.0
+                with np.errstate(invalid="ignore", over="ignore"):  # as Python: inf - inf is NaN
+                    res[a : a + step] = (part[:, :mid].max(axis=1) + part[:, mid]) / 2.0
         res[has_nan] = np.nan
         out[full] = res
     return out

@@ -114,13 +114,16 @@ class Engine:
         """Every sample of ``key`` at once (``replay``): what ``evaluate`` would return for each.
 
         Returns (sample position in ``frame``, transition) in the order
-        ``evaluate`` would have produced them. Frames of one key must come in
-        time order and a key is fed either by frames or by samples, not both.
+        ``evaluate`` would have produced them. A frame holds all of a key's
+        samples: windows do not reach into an earlier frame, so a key seen
+        before (by a frame or by samples) must be dropped first.
         """
         k = (key.job, key.rank)
         ks = self._keys.get(k)
         if ks is None:
             ks = self._keys[k] = _Key(JobState(key), len(self._plans))
+        elif ks.js.count:
+            raise ValueError(f"{key.job}/{key.rank} has samples already: drop it first")
         if not len(frame):
             return []
         found: list[tuple[int, int, Transition]] = []

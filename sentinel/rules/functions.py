@@ -6,7 +6,9 @@ a rate over zero seconds. NaN inside a window propagates (``avg``, ``min``,
 ``max``, ``median`` of a window holding a NaN are NaN), so ``finite(...)`` and
 the IEEE comparisons downstream behave as for plain values.
 
-Window functions read ``JobState.series`` (see ``sentinel.state``); a window
+Window functions never return -0.0 (``+ 0.0``): which of equal values a
+window keeps is an implementation detail, and a sign of zero would show in
+a division by it. Window functions read ``JobState.series`` (see ``sentinel.state``); a window
 is the last N samples (an integer) or the samples of the last D seconds of
 sample time (a duration string), both including the newest sample. This module
 builds closures; parsing and type checks live in ``expr``.
@@ -168,7 +170,7 @@ def window(name: str, metric: str, span: Span) -> NumFn:
             if s is None:
                 return None
             w = s.values[-n:]
-            return reduce(w) if len(w) >= k else None
+            return reduce(w) + 0.0 if len(w) >= k else None
 
         return by_count
     seconds = span.seconds
@@ -180,7 +182,7 @@ def window(name: str, metric: str, span: Span) -> NumFn:
         # At most the newest ``cap``: trimming is lazy, so the list may briefly hold more.
         start = max(bisect.bisect_left(s.times, now - seconds), len(s.values) - s.cap)
         w = s.values[start:]
-        return reduce(w) if len(w) >= k else None
+        return reduce(w) + 0.0 if len(w) >= k else None
 
     return by_time
 
@@ -201,8 +203,8 @@ def _tracked(name: str, metric: str, n: int, k: int, reduce: Reducer) -> NumFn:
         if a is None:
             # A store sized for other rules: recompute over what it kept.
             w = s.values[-n:]
-            return reduce(w) if len(w) >= k else None
-        return a.value() if a.size >= k else None
+            return reduce(w) + 0.0 if len(w) >= k else None
+        return a.value() + 0.0 if a.size >= k else None
 
     return read
 
@@ -239,11 +241,11 @@ def _delta(metric: str, span: Span, *, per_second: bool) -> NumFn:
         first = max(first, 0)
         if size - first < 2:
             return None
-        d = s.values[-1] - s.values[first]
+        d = s.values[-1] - s.values[first] + 0.0
         if not per_second:
             return d
         dt = s.times[-1] - s.times[first]
-        return d / dt if dt > 0 else None
+        return d / dt + 0.0 if dt > 0 else None
 
     return f
 

@@ -103,3 +103,14 @@ def test_user_parsers_from_a_file_or_the_config(tmp_path: Path) -> None:
     bad.write_text("parsers:\n  - regex: '(?P<x>'\n")
     p = _replay(str(log), "--parsers", str(bad))
     assert p.returncode == 2 and f"{bad}:2:" in p.stderr
+
+
+def test_a_step_beyond_int64_is_no_step_not_a_crash(tmp_path: Path) -> None:
+    log = tmp_path / "big.log"
+    log.write_text(
+        "iter 1: loss 1.0000, time 10.00ms, mfu 1.00%\n"
+        "iter 99999999999999999999: loss nan, time 10.00ms, mfu 1.00%\n"
+    )
+    p = _replay(str(log))
+    assert p.returncode == 1, p.stderr  # fired, not crashed
+    assert f"{log}:2: step 1: FIRING NanLoss" in p.stdout  # the step before it carries on

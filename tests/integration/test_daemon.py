@@ -108,14 +108,6 @@ def trainer(d: Daemon, job: str, mode: str, ckpt: Path) -> subprocess.Popen[str]
 
 
 @pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    e = Endpoint()
-    e.start()
-    yield e
-    e.stop()
-
-
-@pytest.fixture
 def procs() -> Iterator[list[Any]]:
     started: list[Any] = []
     yield started

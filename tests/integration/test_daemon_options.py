@@ -96,14 +96,6 @@ class Daemon:
 
 
 @pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    e = Endpoint()
-    e.start()
-    yield e
-    e.stop()
-
-
-@pytest.fixture
 def procs() -> Iterator[list[Any]]:
     started: list[Any] = []
     yield started

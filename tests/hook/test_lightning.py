@@ -258,7 +258,9 @@ trainer = Trainer(accelerator="cpu", devices=2, strategy="ddp", max_steps=200, l
 x = torch.randn(4000, 8)
 trainer.fit(Net(), DataLoader(TensorDataset(x, x.sum(1)), batch_size=4))
 print(json.dumps({"rank": trainer.global_rank, "step": trainer.global_step,
-                  "reason": cb.stop_reason, "checkpoints": cb.checkpoints}))
+                  "reason": cb.stop_reason, "checkpoints": cb.checkpoints}), flush=True)
+# As a DDP script should: gloo's threads left to the interpreter's exit can abort it.
+torch.distributed.destroy_process_group()
 """
 
 

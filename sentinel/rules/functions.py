@@ -16,7 +16,6 @@ builds closures; parsing and type checks live in ``expr``.
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -179,9 +178,7 @@ def window(name: str, metric: str, span: Span) -> NumFn:
         s = js.series.get(metric)
         if s is None:
             return None
-        # At most the newest ``cap``: trimming is lazy, so the list may briefly hold more.
-        start = max(bisect.bisect_left(s.times, now - seconds), len(s.values) - s.cap)
-        w = s.values[start:]
+        w = s.values[s.start_since(now - seconds) :]
         return reduce(w) + 0.0 if len(w) >= k else None
 
     return by_time
@@ -219,7 +216,7 @@ def _count(metric: str, span: Span) -> NumFn:
             return None
         if seconds is None:
             return float(min(n, len(s.values)))
-        return float(min(len(s.times) - bisect.bisect_left(s.times, now - seconds), s.cap))
+        return float(len(s.times) - s.start_since(now - seconds))
 
     return f
 
@@ -234,11 +231,7 @@ def _delta(metric: str, span: Span, *, per_second: bool) -> NumFn:
         if s is None:
             return None
         size = len(s.values)
-        if seconds is None:
-            first = size - n
-        else:
-            first = max(bisect.bisect_left(s.times, now - seconds), size - s.cap)
-        first = max(first, 0)
+        first = max(size - n if seconds is None else s.start_since(now - seconds), 0)
         if size - first < 2:
             return None
         d = s.values[-1] - s.values[first] + 0.0

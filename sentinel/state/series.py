@@ -120,11 +120,15 @@ class Series:
         return self.values[-n:]
 
     def start_since(self, time: float) -> int:
-        """Index of the first sample at or after ``time``; ``len(self)`` when none."""
-        return bisect.bisect_left(self.times, time)
+        """Index of the first sample at or after ``time`` and among the newest ``cap``.
+
+        ``len(self)`` when none. Trimming is lazy, so the lists may briefly hold
+        more than ``cap``: a window never sees them.
+        """
+        return max(bisect.bisect_left(self.times, time), len(self.values) - self.cap)
 
     def since(self, time: float) -> list[float]:
-        """The values of samples at or after ``time``, oldest first."""
+        """The values of samples at or after ``time`` (at most ``cap``), oldest first."""
         return self.values[self.start_since(time) :]
 
     @property

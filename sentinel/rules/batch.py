@@ -376,29 +376,25 @@ class _Builder:
 
 
 def _and(parts: Sequence[Node]) -> Node:
-    def f(fr: Frame, p: I64) -> Result:
-        n = len(p)
-        false = np.zeros(n, dtype=bool)
-        unknown = np.zeros(n, dtype=bool)
-        for part in parts:
-            v, k = _subset(part, fr, p, ~false, True)
-            false |= k & ~v.astype(bool)
-            unknown |= ~k
-        return ~false, ~unknown | false
-
-    return f
+    return _kleene(parts, decisive=False)
 
 
 def _or(parts: Sequence[Node]) -> Node:
+    return _kleene(parts, decisive=True)
+
+
+def _kleene(parts: Sequence[Node], *, decisive: bool) -> Node:
+    """``and`` (a False decides) or ``or`` (a True decides); no data unless decided."""
+
     def f(fr: Frame, p: I64) -> Result:
         n = len(p)
-        true = np.zeros(n, dtype=bool)
+        decided = np.zeros(n, dtype=bool)
         unknown = np.zeros(n, dtype=bool)
         for part in parts:
-            v, k = _subset(part, fr, p, ~true, True)
-            true |= k & v.astype(bool)
+            v, k = _subset(part, fr, p, ~decided, True)
+            decided |= k & (v.astype(bool) == decisive)
             unknown |= ~k
-        return true, ~unknown | true
+        return decided if decisive else ~decided, ~unknown | decided
 
     return f
 
@@ -633,17 +629,20 @@ def _window(name: str, metric: str, span: Span, cap: int) -> Node:
     n = span.samples or 1
     seconds = span.seconds
 
+    def extent(fr: Frame, col: Column, p: I64) -> tuple[I64, I64]:
+        """Each window as [lo, hi): hi counts the metric's samples so far."""
+        hi = col.index(p) + 1
+        if seconds is None:
+            return np.maximum(hi - n, 0), hi
+        since = np.searchsorted(col.times, fr.times[p] - seconds, "left")
+        return np.maximum(since, hi - cap), hi
+
     def f(fr: Frame, p: I64) -> Result:
         col = fr.columns.get(metric)
         if col is None:
             return _unknown(len(p))
-        hi = col.index(p) + 1  # samples of the metric so far
+        lo, hi = extent(fr, col, p)
         seen = hi > 0
-        if seconds is None:
-            lo = np.maximum(hi - n, 0)
-        else:
-            since = np.searchsorted(col.times, fr.times[p] - seconds, "left")
-            lo = np.maximum(since, hi - cap)
         size = hi - lo
         if name == "count":
             return size.astype(np.float64), seen
@@ -666,12 +665,7 @@ def _window(name: str, metric: str, span: Span, cap: int) -> Node:
             if col is None:
                 nan = np.full(len(p), np.nan)
                 return nan, nan, np.zeros(len(p), dtype=bool)
-            hi = col.index(p) + 1
-            if seconds is None:
-                lo = np.maximum(hi - n, 0)
-            else:
-                since = np.searchsorted(col.times, fr.times[p] - seconds, "left")
-                lo = np.maximum(since, hi - cap)
+            lo, hi = extent(fr, col, p)
             known = (hi > 0) & (hi - lo >= 1)
             low = np.full(len(p), np.nan)
             high = np.full(len(p), np.nan)

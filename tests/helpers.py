@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,10 @@ def no_leaked_threads() -> Iterator[None]:
         return not [t for t in threading.enumerate() if t not in before and t.is_alive()]
 
     eventually(settled, timeout=5.0)
+
+
+def replace_once(path: Path, old: str, new: str) -> None:
+    """Edit a copy of a shipped file to break it: ``old`` must occur exactly once."""
+    text = path.read_text()
+    assert text.count(old) == 1, (path, old)
+    path.write_text(text.replace(old, new))

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import replace_once
+
 HERE = Path(__file__).resolve().parents[2] / "integrations" / "alertmanager"
 CONFIG = "alertmanager.yml"
 RULES = "sentinel-training-alerts.yml"
@@ -47,12 +49,6 @@ def copy(tmp_path: Path) -> Path:
     dst = tmp_path / "alertmanager"
     shutil.copytree(HERE, dst)
     return dst
-
-
-def replace_once(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert text.count(old) == 1, (path, old)
-    path.write_text(text.replace(old, new))
 
 
 @needs_amtool

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sentinel.actions.delivery import DeliveryOutcome
 from sentinel.exporter.collector import ViewCollector
 from tests.exporter.views import NOW, small_view
+from tests.helpers import replace_once
 
 PROMTOOL = shutil.which("promtool")
 HERE = Path(__file__).resolve().parents[2] / "integrations" / "prometheus"
@@ -55,12 +56,6 @@ def copy(tmp_path: Path) -> Path:
     dst = tmp_path / "prometheus"
     shutil.copytree(HERE, dst)
     return dst
-
-
-def replace_once(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert text.count(old) == 1, (path, old)
-    path.write_text(text.replace(old, new))
 
 
 @needs_promtool
